@@ -1,0 +1,60 @@
+package storage_test
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/certd-dev/certd/consumer/storage"
+)
+
+func TestCheckKeyAcceptsTheLayout(t *testing.T) {
+	for _, key := range []string{
+		"downloads/" + uuidA + "/Certificate.pdf",
+		"cert/" + uuidA + "/Certificate.pdf.sig",
+		"cert/" + uuidA + "/valid.html",
+		"cert/" + uuidA + "/verify.html",
+		"cert/keys/0123456789ABCDEF0123456789ABCDEF01234567.asc",
+		"downloads/" + uuidA + "/Chứng_chỉ.pdf", // a configured, non-ASCII file name
+		"downloads/" + uuidA + "/Сертификат.pdf",
+		"cert/CON", // Windows device names are ordinary names here
+		"cert/a-b_c.d~e+f@g=h,i",
+		"downloads/" + strings.Repeat("a", 255),
+		"cert/" + strings.Repeat("b/", (storage.MaxKeyLen-5)/2) + "c"[:(storage.MaxKeyLen-5)%2],
+	} {
+		if err := storage.CheckKey(key); err != nil {
+			t.Errorf("CheckKey(%.60q) = %v, want nil", key, err)
+		}
+		if path.Clean(key) != key {
+			t.Errorf("accepted key %q is not clean", key)
+		}
+	}
+}
+
+func TestCheckKeyRejects(t *testing.T) {
+	for _, key := range append(hostileKeys, "cert/"+strings.Repeat("b/", storage.MaxKeyLen/2)+"c") {
+		err := storage.CheckKey(key)
+		if !errors.Is(err, storage.ErrInvalidKey) || !storage.IsPermanent(err) {
+			t.Errorf("CheckKey(%.60q) = %v, want a permanent ErrInvalidKey", key, err)
+		}
+	}
+}
+
+func TestIsPermanent(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{storage.ErrNotFound, true},
+		{fmt.Errorf("storage get x: %w", storage.ErrNotFound), true},
+		{fmt.Errorf("wrapped twice: %w", fmt.Errorf("storage put x: %w", storage.ErrInvalidKey)), true},
+		{errors.New("connection refused"), false},
+	} {
+		if got := storage.IsPermanent(c.err); got != c.want {
+			t.Errorf("IsPermanent(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
