@@ -1,0 +1,222 @@
+// Package bridge connects xqueue to the pipeline: it pulls certificate jobs
+// from xqueue into JetStream (intake) and posts each job's result back
+// exactly once (relay). It also relays the results of jobs submitted
+// through the control service to their callback URLs, and answers jobs that
+// were held dead longer than the grace period.
+//
+// Exactly once, concretely: a submission is recorded in the job records
+// bucket under its submission_id before it is published, so a re-offer by
+// xqueue (after a lease, or from a racing worker) only refreshes the stored
+// key; the relay posts with the newest key and records the answer before it
+// acks, so a redelivered result is recognised and not posted again.
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/internal/pipeline"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+// XQueue is the part of the xqueue client the bridge uses.
+type XQueue interface {
+	QueueLength(ctx context.Context) (int, error)
+	Pull(ctx context.Context) (*xqueue.Submission, error)
+	PutResult(ctx context.Context, h xqueue.Header, body []byte) error
+}
+
+// Bridge pulls jobs from xqueue and relays results back. Create it with New
+// and start it with Run.
+type Bridge struct {
+	p   *pipeline.Pipeline
+	xq  XQueue
+	log *slog.Logger
+
+	pollInterval    time.Duration
+	pullConcurrency int
+	maxPending      uint64
+	lease           time.Duration
+	holdGrace       time.Duration
+	reapInterval    time.Duration
+	relayWorkers    int
+	callbackClient  *http.Client
+	worker          *certdv1.Worker
+
+	rate     *rateMeter
+	mu       sync.Mutex
+	inFlight int64
+	done     int64
+	failed   int64
+}
+
+// Option configures a Bridge.
+type Option func(*Bridge)
+
+// WithXQueue sets the xqueue client. Without one the bridge only relays the
+// results of submitted jobs.
+func WithXQueue(xq XQueue) Option { return func(b *Bridge) { b.xq = xq } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(b *Bridge) { b.log = l } }
+
+// WithPollInterval sets how long the bridge waits between polls of an idle
+// queue (default 1 s).
+func WithPollInterval(d time.Duration) Option { return func(b *Bridge) { b.pollInterval = d } }
+
+// WithPullConcurrency sets how many submissions are pulled at once while
+// there is work (default 4).
+func WithPullConcurrency(n int) Option { return func(b *Bridge) { b.pullConcurrency = n } }
+
+// WithMaxPending caps the jobs accepted and not yet finished. Zero (the
+// default) sizes the cap from the measured throughput: what the consumers
+// finish within one xqueue lease, and at least 64.
+func WithMaxPending(n int) Option { return func(b *Bridge) { b.maxPending = uint64(max(n, 0)) } }
+
+// WithLease tells the bridge xqueue's SUBMISSION_PROCESSING_DELAY (default
+// 1 minute), used to size backpressure.
+func WithLease(d time.Duration) Option { return func(b *Bridge) { b.lease = d } }
+
+// WithHoldGrace sets how long a dead job is held for an operator before it
+// is answered with an error automatically (default 24 h).
+func WithHoldGrace(d time.Duration) Option { return func(b *Bridge) { b.holdGrace = d } }
+
+// WithReapInterval sets how often held jobs are checked against the grace
+// period (default 1 minute).
+func WithReapInterval(d time.Duration) Option { return func(b *Bridge) { b.reapInterval = d } }
+
+// WithCallbackClient sets the HTTP client for Submit callbacks.
+func WithCallbackClient(c *http.Client) Option { return func(b *Bridge) { b.callbackClient = c } }
+
+// WithRegion names the region this bridge runs in (for heartbeats).
+func WithRegion(r string) Option {
+	return func(b *Bridge) { b.worker = pipeline.NewWorker("bridge", r) }
+}
+
+// New returns a bridge over an open pipeline.
+func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
+	b := &Bridge{
+		p:               p,
+		log:             slog.Default(),
+		pollInterval:    time.Second,
+		pullConcurrency: 4,
+		lease:           time.Minute,
+		holdGrace:       24 * time.Hour,
+		reapInterval:    time.Minute,
+		relayWorkers:    8,
+		callbackClient:  &http.Client{Timeout: 30 * time.Second},
+		worker:          pipeline.NewWorker("bridge", ""),
+		rate:            newRateMeter(30),
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	b.log = b.log.With("component", "bridge")
+	return b
+}
+
+// Run pulls and relays until ctx ends, then finishes the posts under way and
+// returns. It returns an error only if it could not start.
+func (b *Bridge) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	run := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				b.log.Error("bridge part stopped", "err", err)
+			}
+		}()
+	}
+	relaySubmit, err := b.newRelay(ctx, pipeline.RelaySubmit, b.relaySubmitted)
+	if err != nil {
+		return err
+	}
+	run(relaySubmit)
+	if b.xq != nil {
+		relayXq, err := b.newRelay(ctx, pipeline.RelayXqueue, b.relayToXqueue)
+		if err != nil {
+			return err
+		}
+		run(relayXq)
+		run(b.intake)
+	} else {
+		b.log.Info("no xqueue configured: intake off, relaying submitted jobs only")
+	}
+	run(b.reap)
+	run(func(ctx context.Context) error {
+		b.p.Heartbeat(ctx, b.worker, b.fillWorker, b.log)
+		return nil
+	})
+	wg.Wait()
+	return nil
+}
+
+func (b *Bridge) fillWorker(w *certdv1.Worker) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w.InFlight, w.Done, w.Failed = b.inFlight, b.done, b.failed
+}
+
+func (b *Bridge) count(inFlight, done, failed int64) {
+	b.mu.Lock()
+	b.inFlight += inFlight
+	b.done += done
+	b.failed += failed
+	b.mu.Unlock()
+}
+
+// sleep waits for d or the end of ctx; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// rateMeter counts events per second over a sliding window.
+type rateMeter struct {
+	mu      sync.Mutex
+	buckets []int64
+	stamps  []int64
+}
+
+func newRateMeter(seconds int) *rateMeter {
+	return &rateMeter{buckets: make([]int64, seconds), stamps: make([]int64, seconds)}
+}
+
+func (r *rateMeter) add(n int64) {
+	now := time.Now().Unix()
+	i := int(now % int64(len(r.buckets)))
+	r.mu.Lock()
+	if r.stamps[i] != now {
+		r.stamps[i], r.buckets[i] = now, 0
+	}
+	r.buckets[i] += n
+	r.mu.Unlock()
+}
+
+// perSecond is the mean rate over the window.
+func (r *rateMeter) perSecond() float64 {
+	now := time.Now().Unix()
+	var sum int64
+	r.mu.Lock()
+	for i, s := range r.stamps {
+		if now-s < int64(len(r.stamps)) {
+			sum += r.buckets[i]
+		}
+	}
+	r.mu.Unlock()
+	return float64(sum) / float64(len(r.buckets))
+}

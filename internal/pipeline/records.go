@@ -1,0 +1,202 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+// ErrNotFound is returned for a job id that has no record.
+var ErrNotFound = errors.New("job not found")
+
+// ErrNoChange may be returned by an Update function to leave the record as
+// it is; Update then returns the current record and no error.
+var ErrNoChange = errors.New("no change")
+
+// maxHistory bounds the state history kept in a record so that a job that
+// bounces for days does not grow its record without limit.
+const maxHistory = 64
+
+// Records is the store of job records: one KV entry per job, updated with
+// compare-and-set so that the bridge, consumers and relay never overwrite
+// each other's changes.
+type Records struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// NewRecords wraps a KV bucket.
+func NewRecords(kv jetstream.KeyValue) *Records {
+	return &Records{kv: kv, now: time.Now}
+}
+
+// Get returns the record of a job, or ErrNotFound.
+func (r *Records) Get(ctx context.Context, id string) (*certdv1.JobRecord, error) {
+	rec, _, err := r.get(ctx, id)
+	return rec, err
+}
+
+func (r *Records) get(ctx context.Context, id string) (*certdv1.JobRecord, uint64, error) {
+	e, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("record %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read record %s: %w", id, err)
+	}
+	rec := &certdv1.JobRecord{}
+	if err := unmarshal(e.Value(), rec); err != nil {
+		return nil, 0, fmt.Errorf("record %s: %w", id, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// Create stores a new record. If a record with that id exists already it
+// returns false and the existing record, untouched: this is the lasting
+// dedupe of xqueue submissions.
+func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *certdv1.JobRecord, error) {
+	now := timestamppb.New(r.now())
+	rec.CreatedAt, rec.UpdatedAt = now, now
+	if len(rec.History) == 0 {
+		rec.History = []*certdv1.StateChange{{State: rec.State, At: now}}
+	}
+	b, err := marshal(rec)
+	if err != nil {
+		return false, nil, err
+	}
+	for {
+		_, err = r.kv.Create(ctx, rec.Id, b)
+		if err == nil {
+			return true, rec, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil, fmt.Errorf("create record %s: %w", rec.Id, err)
+		}
+		existing, err := r.Get(ctx, rec.Id)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted in between; try again
+		}
+		return false, existing, err
+	}
+}
+
+// Update applies fn to the current record and stores it if nothing else
+// changed it in between, retrying on conflict. fn may be called several
+// times and must only change the record it is given.
+func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
+	for attempt := 0; ; attempt++ {
+		rec, rev, err := r.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(rec); errors.Is(err, ErrNoChange) {
+			return rec, nil
+		} else if err != nil {
+			return nil, err
+		}
+		rec.UpdatedAt = timestamppb.New(r.now())
+		b, err := marshal(rec)
+		if err != nil {
+			return nil, err
+		}
+		_, err = r.kv.Update(ctx, id, b, rev)
+		if err == nil {
+			return rec, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt > 100 {
+			return nil, fmt.Errorf("update record %s: %w", id, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Transition sets a record's state and appends it to the history.
+func (r *Records) Transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
+	rec.State = state
+	rec.History = append(rec.History, &certdv1.StateChange{
+		State: state, At: timestamppb.New(r.now()), Note: note, Worker: worker, Region: region,
+	})
+	if n := len(rec.History); n > maxHistory {
+		// Keep the first entry (acceptance) and the most recent ones.
+		rec.History = append(rec.History[:1], rec.History[n-maxHistory+1:]...)
+	}
+}
+
+// Scan calls fn for every record until fn returns false. Records are read
+// from one KV watch, not one request each.
+func (r *Records) Scan(ctx context.Context, fn func(*certdv1.JobRecord) bool) error {
+	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("scan records: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("scan records: watcher closed")
+			}
+			if e == nil {
+				return nil // initial values done
+			}
+			rec := &certdv1.JobRecord{}
+			if err := unmarshal(e.Value(), rec); err != nil {
+				continue // not ours; never stop a scan on one bad entry
+			}
+			if !fn(rec) {
+				return nil
+			}
+		}
+	}
+}
+
+// Watch streams every record change from now on (and, with replay, the
+// current records first) until ctx ends.
+func (r *Records) Watch(ctx context.Context, replay bool) (<-chan *certdv1.JobRecord, error) {
+	opts := []jetstream.WatchOpt{jetstream.IgnoreDeletes()}
+	if !replay {
+		opts = append(opts, jetstream.UpdatesOnly())
+	}
+	w, err := r.kv.WatchAll(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("watch records: %w", err)
+	}
+	out := make(chan *certdv1.JobRecord, 64)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				rec := &certdv1.JobRecord{}
+				if err := unmarshal(e.Value(), rec); err != nil {
+					continue
+				}
+				select {
+				case out <- rec:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
