@@ -1,0 +1,387 @@
+// Package document renders certificate PDFs with maroto v2.
+//
+// Text is laid out by this package, not by maroto: every text field is
+// normalised (NFC, control and bidi-override characters removed), split into
+// runs by bidi direction, script and font coverage (go-text/typesetting's
+// segmenter), shaped with HarfBuzz (go-text's port), fitted (shrunk to a
+// floor, then wrapped) and ordered visually with the Unicode bidi algorithm.
+// Runs whose glyphs are all the fonts' plain character glyphs (Latin, Greek,
+// Cyrillic, Vietnamese, CJK, ...) are written as real, extractable text in
+// an embedded font; runs changed by shaping (Arabic joining, Indic
+// conjuncts, Hebrew points, Thai marks, ligatures) are drawn as filled glyph
+// outlines at the shaper's positions. A character no bundled font can draw
+// is an error (ErrUnrenderable): a certificate never shows empty boxes.
+//
+// Fonts come from package fonts (embedded), are parsed once per process and
+// shared by all Renderers.
+package document
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/johnfercher/go-tree/node"
+	"github.com/johnfercher/maroto/v2"
+	"github.com/johnfercher/maroto/v2/pkg/components/col"
+	"github.com/johnfercher/maroto/v2/pkg/config"
+	"github.com/johnfercher/maroto/v2/pkg/consts/orientation"
+	"github.com/johnfercher/maroto/v2/pkg/core"
+	"github.com/johnfercher/maroto/v2/pkg/core/entity"
+)
+
+// Fields are the values a certificate shows. Text fields are untrusted:
+// Render sanitises them (see Sanitize).
+type Fields struct {
+	Name, Designation    string    // learner name as sent, optional title after it
+	CourseID, CourseName string    // course id and long course name
+	Org, OrgShort        string    // long and short organisation name
+	IssuedDate           string    // already formatted, e.g. "February 2nd, 2012"
+	IssuedAt             time.Time // PDF creation/modification date: same job, same bytes
+	Grade, GradeText     string    // grade and its interstitial text, e.g. "with Distinction"
+	CertificateType      string    // what certificates are called, e.g. "Certificate"
+	AssociationText      string    // e.g. "a course of study offered by"
+	CertificateID        string    // verify_uuid
+	VerifyURL            string    // printed and QR-encoded; "" when verification is off
+}
+
+var (
+	// ErrUnknownDesign means the requested design (or template PDF) does
+	// not exist, or the name is path-like. Permanent.
+	ErrUnknownDesign = errors.New("unknown certificate design")
+	// ErrUnrenderable means a text has characters no bundled font can
+	// draw. Permanent: retrying cannot help and a PDF with empty boxes is
+	// never produced.
+	ErrUnrenderable = errors.New("text cannot be drawn with the bundled fonts")
+	// ErrTextTooLong means a text does not fit its box even at the
+	// smallest size and the allowed number of lines. Permanent.
+	ErrTextTooLong = errors.New("text too long for the certificate")
+)
+
+// IsPermanent reports whether err is caused by the job's input or the
+// configured designs (retrying will fail the same way).
+func IsPermanent(err error) bool {
+	return errors.Is(err, ErrUnknownDesign) || errors.Is(err, ErrUnrenderable) || errors.Is(err, ErrTextTooLong)
+}
+
+// Option configures a Renderer.
+type Option func(*Renderer)
+
+// WithDesignDir loads designs from dir at NewRenderer: every *.yaml/*.yml
+// file is a design (selected by its name), every *.pdf file is a template
+// PDF that can be selected by its file name (drawn with the text layer of
+// the design that names it, or else the built-in template layer).
+func WithDesignDir(dir string) Option { return func(r *Renderer) { r.dir = dir } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Renderer) { r.log = l } }
+
+// Renderer renders certificates. It is safe for concurrent use.
+type Renderer struct {
+	dir     string
+	log     *slog.Logger
+	fonts   *fontLib
+	def     *Design
+	designs map[string]*Design // by name and by template PDF file name
+	files   map[string][]byte  // design-directory files (images, template PDFs)
+}
+
+// NewRenderer parses the bundled fonts (once per process) and loads the
+// designs.
+func NewRenderer(opts ...Option) (*Renderer, error) {
+	r := &Renderer{log: slog.Default(), designs: map[string]*Design{}, files: map[string][]byte{}}
+	for _, o := range opts {
+		o(r)
+	}
+	l, err := loadFontLib()
+	if err != nil {
+		return nil, fmt.Errorf("load fonts: %w", err)
+	}
+	r.fonts = l
+	if r.def, err = parseDesign(defaultDesignYAML, "default"); err != nil {
+		return nil, err
+	}
+	if r.dir != "" {
+		if err := r.loadDir(r.dir); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Renderer) loadDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("design dir: %w", err)
+	}
+	var yamls []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		n := e.Name()
+		switch strings.ToLower(filepath.Ext(n)) {
+		case ".yaml", ".yml":
+			yamls = append(yamls, n)
+		case ".pdf", ".png", ".jpg", ".jpeg":
+			b, err := os.ReadFile(filepath.Join(dir, n))
+			if err != nil {
+				return fmt.Errorf("design dir: %w", err)
+			}
+			r.files[n] = b
+		}
+	}
+	for _, n := range yamls {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("design dir: %w", err)
+		}
+		d, err := parseDesign(b, strings.TrimSuffix(n, filepath.Ext(n)))
+		if err != nil {
+			return err
+		}
+		for _, f := range append([]string{d.Background, d.TemplatePDF}, imageFiles(d)...) {
+			if _, ok := r.files[f]; f != "" && !ok {
+				return fmt.Errorf("design %s: file %q not found in %s", d.Name, f, dir)
+			}
+		}
+		r.designs[d.Name] = d
+		if d.TemplatePDF != "" {
+			r.designs[d.TemplatePDF] = d
+		}
+		r.log.Info("certificate design loaded", "design", d.Name, "file", n)
+	}
+	for n := range r.files {
+		if strings.EqualFold(filepath.Ext(n), ".pdf") {
+			if _, ok := r.designs[n]; !ok {
+				d, err := parseDesign(templateLayerYAML, n)
+				if err != nil {
+					return err
+				}
+				d.TemplatePDF = n
+				r.designs[n] = d
+			}
+		}
+	}
+	return nil
+}
+
+func imageFiles(d *Design) []string {
+	var out []string
+	for _, im := range d.Images {
+		out = append(out, im.File)
+	}
+	return out
+}
+
+// design resolves a design name from a job. Path-like names never reach
+// the filesystem.
+func (r *Renderer) design(name string) (*Design, error) {
+	if name == "" || name == "default" {
+		return r.def, nil
+	}
+	if !isPlainFileName(name) {
+		return nil, fmt.Errorf("%w: %q is not a plain name", ErrUnknownDesign, name)
+	}
+	if d, ok := r.designs[name]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownDesign, name)
+}
+
+// Render draws a certificate with the named design ("" = built-in
+// default; otherwise a design name or a template PDF file name) and
+// returns the PDF. Same design and fields give the same bytes.
+func (r *Renderer) Render(design string, f Fields) ([]byte, error) {
+	d, err := r.design(design)
+	if err != nil {
+		return nil, err
+	}
+	f = sanitizeFields(f)
+	pg, err := r.prepare(d, f)
+	if err != nil {
+		return nil, err
+	}
+	return r.generate(d, f, pg)
+}
+
+// RenderContext is Render for callers that carry a context; rendering is
+// CPU-bound and short, so the context is only checked before starting.
+func (r *Renderer) RenderContext(ctx context.Context, design string, f Fields) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return r.Render(design, f)
+}
+
+func sanitizeFields(f Fields) Fields {
+	for _, p := range []*string{&f.Name, &f.Designation, &f.CourseID, &f.CourseName, &f.Org, &f.OrgShort,
+		&f.IssuedDate, &f.Grade, &f.GradeText, &f.CertificateType, &f.AssociationText, &f.CertificateID, &f.VerifyURL} {
+		*p = Sanitize(*p)
+	}
+	return f
+}
+
+// placedText is a laid-out text field ready to draw.
+type placedText struct {
+	field *TextField
+	block *textBlock
+}
+
+// page is everything computed before drawing.
+type page struct {
+	texts []placedText
+	qr    string
+}
+
+func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
+	pg := &page{}
+	var sb strings.Builder
+	for i := range d.Texts {
+		t := &d.Texts[i]
+		sb.Reset()
+		if err := t.tmpl.Execute(&sb, f); err != nil {
+			return nil, fmt.Errorf("design %s text %d: %w", d.Name, i, err)
+		}
+		s := Sanitize(sb.String())
+		if s == "" {
+			continue
+		}
+		b, err := r.fonts.layout(s, t.weight, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
+		if err != nil {
+			return nil, fmt.Errorf("text %q: %w", truncate(s, 40), err)
+		}
+		pg.texts = append(pg.texts, placedText{field: t, block: b})
+	}
+	if d.QR != nil {
+		sb.Reset()
+		if err := d.QR.tmpl.Execute(&sb, f); err != nil {
+			return nil, fmt.Errorf("design %s qr: %w", d.Name, err)
+		}
+		pg.qr = sb.String()
+	}
+	return pg, nil
+}
+
+func truncate(s string, n int) string {
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	return string(rs[:n]) + "…"
+}
+
+func (r *Renderer) generate(d *Design, f Fields, pg *page) ([]byte, error) {
+	w, h := d.pageSize()
+	b := config.NewBuilder().
+		WithDimensions(w, h).
+		WithLeftMargin(0).WithTopMargin(0).WithRightMargin(0).WithBottomMargin(0).
+		WithDisableAutoPageBreak(true).
+		WithCompression(true).
+		WithCreator("certd", false).
+		WithAuthor(f.Org, true).
+		WithSubject(f.CourseName, true).
+		WithTitle(strings.TrimSpace(f.CertificateType+" — "+f.Name), true).
+		WithKeywords(strings.Join(nonEmpty(f.CertificateType, f.CourseID, f.CertificateID), ", "), true).
+		WithCreationDate(f.IssuedAt)
+	if w > h {
+		b = b.WithOrientation(orientation.Horizontal)
+	}
+	cfg := b.Build()
+	m := maroto.New(cfg)
+	lay := &layer{r: r, d: d, pg: pg, when: f.IssuedAt}
+	m.AddRow(h, col.New(12).Add(lay))
+	doc, err := m.Generate()
+	if err != nil {
+		return nil, fmt.Errorf("generate pdf: %w", err)
+	}
+	if lay.err != nil {
+		return nil, lay.err
+	}
+	out := doc.GetBytes()
+	if d.TemplatePDF != "" {
+		return stampOnTemplate(r.files[d.TemplatePDF], out)
+	}
+	return out, nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// layer is a maroto component that draws the whole design on its page.
+type layer struct {
+	r    *Renderer
+	d    *Design
+	pg   *page
+	when time.Time
+	err  error
+}
+
+func (l *layer) SetConfig(*entity.Config) {}
+func (l *layer) GetStructure() *node.Node[core.Structure] {
+	return node.New(core.Structure{Type: "certd-layer", Value: l.d.Name})
+}
+
+func (l *layer) GetHeight(_ core.Provider, cell *entity.Cell) float64 { return cell.Height }
+
+func (l *layer) Render(p core.Provider, cell *entity.Cell) {
+	pdf, err := gofpdfOf(p)
+	if err != nil {
+		l.err = err
+		return
+	}
+	pdf.SetCatalogSort(true) // deterministic object order
+	if !l.when.IsZero() {
+		pdf.SetModificationDate(l.when)
+	}
+	c := newCanvas(pdf)
+	d := l.d
+	if d.Background != "" {
+		if err := c.image(l.r.files[d.Background], d.Background, 0, 0, cell.Width, cell.Height, false); err != nil {
+			l.err = err
+			return
+		}
+	}
+	for _, fr := range d.Frames {
+		col, _ := parseColor(fr.Color)
+		pdf.SetDrawColor(col.r, col.g, col.b)
+		pdf.SetLineWidth(fr.Width)
+		pdf.Rect(fr.Inset, fr.Inset, cell.Width-2*fr.Inset, cell.Height-2*fr.Inset, "D")
+	}
+	for _, ln := range d.Lines {
+		col, _ := parseColor(ln.Color)
+		pdf.SetDrawColor(col.r, col.g, col.b)
+		pdf.SetLineWidth(ln.Width)
+		pdf.Line(ln.X1, ln.Y1, ln.X2, ln.Y2)
+	}
+	for _, im := range d.Images {
+		if err := c.image(l.r.files[im.File], im.File, im.X, im.Y, im.W, im.H, true); err != nil {
+			l.err = err
+			return
+		}
+	}
+	for _, pt := range l.pg.texts {
+		c.drawText(pt.block, pt.field)
+	}
+	if l.pg.qr != "" && d.QR != nil {
+		if err := c.qr(l.pg.qr, d.QR); err != nil {
+			l.err = err
+			return
+		}
+	}
+	if err := pdf.Error(); err != nil {
+		l.err = fmt.Errorf("draw pdf: %w", err)
+	}
+}
