@@ -179,17 +179,17 @@ type options struct {
 	logger       *slog.Logger
 }
 
-// WithEndpoint sets the S3 endpoint URL (for example
+// WithEndpoint (S3 only) sets the endpoint URL (for example
 // "http://127.0.0.1:7070" for versitygw or MinIO). Without it the SDK's
 // standard AWS endpoint resolution applies.
 func WithEndpoint(url string) Option { return func(o *options) { o.endpoint = url } }
 
-// WithRegion sets the S3 region. Without it the SDK's standard chain
+// WithRegion (S3 only) sets the region. Without it the SDK's standard chain
 // (AWS_REGION, shared config) applies, falling back to "us-east-1".
 // versitygw accepts only "us-east-1".
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
-// WithPathStyle selects path-style S3 addressing (endpoint/bucket/key), which
+// WithPathStyle (S3 only) selects path-style addressing (endpoint/bucket/key), which
 // most non-AWS servers, versitygw included, need.
 func WithPathStyle(on bool) Option { return func(o *options) { o.pathStyle = on } }
 
@@ -198,13 +198,13 @@ func WithPathStyle(on bool) Option { return func(o *options) { o.pathStyle = on 
 // ignores it; configure the web server instead.
 func WithCacheControl(v string) Option { return func(o *options) { o.cacheControl = v } }
 
-// WithObjectACL sets a canned ACL (for example "public-read") on every
+// WithObjectACL (S3 only) sets a canned ACL (for example "public-read") on every
 // object written to S3. It is off by default because public access is a
 // bucket-policy matter: AWS buckets reject ACLs unless object ownership
 // allows them, and versitygw ignores them.
 func WithObjectACL(acl string) Option { return func(o *options) { o.acl = acl } }
 
-// WithCredentials sets static S3 credentials, mainly for tests. Without it
+// WithCredentials (S3 only) sets static credentials, mainly for tests. Without it
 // the SDK's standard credential chain applies (environment, shared
 // files, instance roles).
 func WithCredentials(accessKey, secret string) Option {
