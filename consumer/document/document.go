@@ -346,7 +346,15 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 	if !l.when.IsZero() {
 		pdf.SetModificationDate(l.when)
 	}
-	c := newCanvas(pdf)
+	df, err := collectFonts(l.pg.texts)
+	if err == nil {
+		err = df.register(pdf)
+	}
+	if err != nil {
+		l.err = err
+		return
+	}
+	c := newCanvas(pdf, df)
 	d := l.d
 	if d.Background != "" {
 		if err := c.image(l.r.files[d.Background], d.Background, 0, 0, cell.Width, cell.Height, false); err != nil {

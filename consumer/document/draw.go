@@ -5,10 +5,10 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"unicode/utf16"
 	"unsafe"
 
 	"github.com/go-text/typesetting/font"
-	ot "github.com/go-text/typesetting/font/opentype"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/phpdave11/gofpdf"
 )
@@ -40,130 +40,129 @@ func gofpdfOf(p core.Provider) (*gofpdf.Fpdf, error) {
 
 // canvas draws laid-out text and shapes onto one gofpdf page.
 type canvas struct {
-	pdf      *gofpdf.Fpdf
-	k        float64 // points per mm
-	pageH    float64 // mm
-	families map[int]string
-	buf      []byte
+	pdf   *gofpdf.Fpdf
+	k     float64 // points per mm
+	pageH float64 // mm
+	fonts *docFonts
+	buf   []byte
 }
 
-func newCanvas(pdf *gofpdf.Fpdf) *canvas {
+func newCanvas(pdf *gofpdf.Fpdf, fonts *docFonts) *canvas {
 	_, h := pdf.GetPageSize()
-	return &canvas{pdf: pdf, k: pdf.GetConversionRatio(), pageH: h, families: map[int]string{}}
+	return &canvas{pdf: pdf, k: pdf.GetConversionRatio(), pageH: h, fonts: fonts}
 }
 
-// family registers a bundled font with gofpdf on first use in this document.
-func (c *canvas) family(e *fontEntry) string {
-	if fam, ok := c.families[e.idx]; ok {
-		return fam
-	}
-	fam := "f" + strconv.Itoa(e.idx)
-	c.pdf.AddUTF8FontFromBytes(fam, "", e.data)
-	c.families[e.idx] = fam
-	return fam
+// docFonts is the set of glyphs one document uses, per font, and the code
+// each glyph is written with.
+type docFonts struct {
+	order []*fontEntry
+	codes map[*fontEntry]map[font.GID]rune
 }
+
+// puaStart is the first private-use code given to shaped glyphs, which
+// have no character of their own.
+const puaStart = 0xE000
+
+func collectFonts(texts []placedText) (*docFonts, error) {
+	df := &docFonts{codes: map[*fontEntry]map[font.GID]rune{}}
+	each := func(fn func(e *fontEntry, g *placedGlyph)) {
+		for _, t := range texts {
+			for li := range t.block.lines {
+				for ri := range t.block.lines[li].runs {
+					run := &t.block.lines[li].runs[ri]
+					for gi := range run.glyphs {
+						fn(run.font, &run.glyphs[gi])
+					}
+				}
+			}
+		}
+	}
+	each(func(e *fontEntry, g *placedGlyph) {
+		m, ok := df.codes[e]
+		if !ok {
+			m = map[font.GID]rune{}
+			df.codes[e] = m
+			df.order = append(df.order, e)
+		}
+		if _, ok := m[g.gid]; !ok && g.code > 0 {
+			m[g.gid] = g.code
+		}
+	})
+	var err error
+	each(func(e *fontEntry, g *placedGlyph) {
+		m := df.codes[e]
+		if _, ok := m[g.gid]; !ok {
+			next := rune(puaStart + len(m))
+			if next > 0xF8FF {
+				err = fmt.Errorf("%w: too many distinct glyphs", ErrTextTooLong)
+				return
+			}
+			m[g.gid] = next
+		}
+	})
+	return df, err
+}
+
+// register cuts each used font down to the document's glyphs and adds it
+// to gofpdf.
+func (df *docFonts) register(pdf *gofpdf.Fpdf) error {
+	for _, e := range df.order {
+		var gl []subsetGlyph
+		for gid, code := range df.codes[e] {
+			gl = append(gl, subsetGlyph{gid: int(gid), code: code})
+		}
+		// nominal glyphs also need their own character's mapping
+		sub, err := e.sf.subsetFont(gl)
+		if err != nil {
+			return fmt.Errorf("subset %s: %w", e.name, err)
+		}
+		pdf.AddUTF8FontFromBytes(family(e), "", sub)
+	}
+	return pdf.Error()
+}
+
+func family(e *fontEntry) string { return "f" + strconv.Itoa(e.idx) }
 
 // drawLine draws one laid-out line with its left end at x mm and its
-// baseline at y mm (gofpdf coordinates, y down).
+// baseline at y mm (gofpdf coordinates, y down). Every glyph is real text;
+// runs changed by shaping are wrapped in an ActualText span carrying their
+// logical text, so copy/paste and extraction give the characters.
 func (c *canvas) drawLine(ln *textLine, size, x, y float64, col rgb) {
 	emMM := size * ptToMM
+	c.pdf.SetTextColor(col.r, col.g, col.b)
 	for i := range ln.runs {
 		run := &ln.runs[i]
 		rx := x + run.x*emMM
-		if run.nominal() {
-			c.pdf.SetFont(c.family(run.font), "", size)
-			c.pdf.SetTextColor(col.r, col.g, col.b)
-			for _, g := range run.glyphs {
-				if g.code == ' ' {
-					continue
-				}
-				c.pdf.Text(rx+g.x*emMM, y-g.y*emMM, string(g.code))
-			}
-			continue
+		c.pdf.SetFont(family(run.font), "", size)
+		shaped := !run.nominal()
+		if shaped {
+			c.pdf.RawWriteStr("/Span <</ActualText <" + utf16Hex(run.text) + ">>> BDC\n")
 		}
-		c.pdf.SetFillColor(col.r, col.g, col.b)
+		codes := c.fonts.codes[run.font]
 		for _, g := range run.glyphs {
-			c.drawGlyphPath(run.font, g.gid, size, rx+g.x*emMM, y-g.y*emMM)
-		}
-	}
-}
-
-// drawGlyphPath fills a glyph's outline, scaled to size points, with its
-// origin at (x, y) mm.
-func (c *canvas) drawGlyphPath(e *fontEntry, gid font.GID, size, x, y float64) {
-	path := e.outline(gid)
-	if len(path) == 0 {
-		return
-	}
-	s := size / e.upem
-	b := c.buf[:0]
-	b = append(b, "q "...)
-	b = appendNum(b, s)
-	b = append(b, " 0 0 "...)
-	b = appendNum(b, s)
-	b = append(b, ' ')
-	b = appendNum(b, x*c.k)
-	b = append(b, ' ')
-	b = appendNum(b, (c.pageH-y)*c.k)
-	b = append(b, " cm\n"...)
-	b = append(b, path...)
-	b = append(b, "f Q\n"...)
-	c.buf = b
-	c.pdf.RawWriteStr(string(b))
-}
-
-// outline returns the glyph's outline as PDF path operators in font units,
-// computed once per process and glyph.
-func (e *fontEntry) outline(gid font.GID) []byte {
-	if v, ok := e.outlines.Load(gid); ok {
-		return v.([]byte)
-	}
-	face := font.NewFace(e.font) // short-lived: caches are not shared
-	o, ok := face.GlyphDataOutline(gid)
-	var b []byte
-	if ok {
-		var cx, cy float32
-		for _, seg := range o.Segments {
-			a := seg.Args
-			switch seg.Op {
-			case ot.SegmentOpMoveTo:
-				b = appendPt(b, a[0].X, a[0].Y)
-				b = append(b, "m\n"...)
-				cx, cy = a[0].X, a[0].Y
-			case ot.SegmentOpLineTo:
-				b = appendPt(b, a[0].X, a[0].Y)
-				b = append(b, "l\n"...)
-				cx, cy = a[0].X, a[0].Y
-			case ot.SegmentOpQuadTo:
-				// quadratic -> cubic: control points at 2/3 towards the quad control
-				c1x, c1y := cx+2.0/3*(a[0].X-cx), cy+2.0/3*(a[0].Y-cy)
-				c2x, c2y := a[1].X+2.0/3*(a[0].X-a[1].X), a[1].Y+2.0/3*(a[0].Y-a[1].Y)
-				b = appendPt(b, c1x, c1y)
-				b = appendPt(b, c2x, c2y)
-				b = appendPt(b, a[1].X, a[1].Y)
-				b = append(b, "c\n"...)
-				cx, cy = a[1].X, a[1].Y
-			case ot.SegmentOpCubeTo:
-				b = appendPt(b, a[0].X, a[0].Y)
-				b = appendPt(b, a[1].X, a[1].Y)
-				b = appendPt(b, a[2].X, a[2].Y)
-				b = append(b, "c\n"...)
-				cx, cy = a[2].X, a[2].Y
+			code := g.code
+			if code < 0 {
+				code = codes[g.gid]
 			}
+			if code == ' ' || code <= 0 {
+				continue
+			}
+			c.pdf.Text(rx+g.x*emMM, y-g.y*emMM, string(code))
+		}
+		if shaped {
+			c.pdf.RawWriteStr("EMC\n")
 		}
 	}
-	if b == nil {
-		b = []byte{}
-	}
-	v, _ := e.outlines.LoadOrStore(gid, b)
-	return v.([]byte)
 }
 
-func appendPt(b []byte, x, y float32) []byte {
-	b = appendNum(b, float64(x))
-	b = append(b, ' ')
-	b = appendNum(b, float64(y))
-	return append(b, ' ')
+// utf16Hex encodes text as a PDF hex string in UTF-16BE with BOM.
+func utf16Hex(text []rune) string {
+	const hexd = "0123456789ABCDEF"
+	b := []byte("FEFF")
+	for _, u := range utf16.Encode(text) {
+		b = append(b, hexd[u>>12], hexd[u>>8&15], hexd[u>>4&15], hexd[u&15])
+	}
+	return string(b)
 }
 
 // appendNum writes a number with at most 3 decimals, PDF style.

@@ -14,9 +14,9 @@ import (
 	ot "github.com/go-text/typesetting/font/opentype"
 	"github.com/go-text/typesetting/language"
 	"github.com/go-text/typesetting/shaping"
+	"golang.org/x/image/math/fixed"
 	xbidi "golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
-	"golang.org/x/image/math/fixed"
 
 	"github.com/certd-dev/certd/consumer/fonts"
 )
@@ -39,7 +39,7 @@ type fontEntry struct {
 	font *font.Font
 	upem float64
 
-	outlines sync.Map // font.GID -> []byte: PDF path operators in font units
+	sf *sfnt // raw table index for per-document subsetting
 }
 
 // fontLib is the process-wide set of parsed bundled fonts and the fallback
@@ -75,7 +75,12 @@ func loadFontLib() (*fontLib, error) {
 						libErr = fmt.Errorf("parse font %s: %w", name, err)
 						return
 					}
-					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem())}
+					sf, err := parseSfnt(data)
+					if err != nil {
+						libErr = fmt.Errorf("index font %s: %w", name, err)
+						return
+					}
+					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem()), sf: sf}
 					l.entries = append(l.entries, e)
 					l.byName[name] = e
 				}
@@ -118,6 +123,18 @@ func (w *worker) entryOf(f *font.Face) *fontEntry {
 	return nil
 }
 
+// drawable reports whether glyph gid really draws rune r: some fonts map
+// characters they do not design (NanumSquare maps Hanja to empty glyphs),
+// so a visible character needs a glyph with an outline.
+func (e *fontEntry) drawable(gid font.GID, r rune) bool {
+	return len(e.sf.glyph(int(gid))) > 0 || invisible(r)
+}
+
+// invisible reports characters that legitimately draw nothing.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || ignorable(r) || unicode.Is(unicode.Cf, r)
+}
+
 // chainMap resolves a rune to the first face of a weight's chain that has
 // a glyph for it (shaping.Fontmap).
 type chainMap struct {
@@ -128,7 +145,7 @@ type chainMap struct {
 func (c chainMap) ResolveFace(r rune) *font.Face {
 	for _, e := range c.chain {
 		f := c.w.faces[e.idx]
-		if _, ok := f.NominalGlyph(r); ok {
+		if gid, ok := f.NominalGlyph(r); ok && e.drawable(gid, r) {
 			return f
 		}
 	}
@@ -287,8 +304,10 @@ func (l *fontLib) layout(text string, weight fonts.Weight, fit Fit) (*textBlock,
 		outs[i] = w.shaper.Shape(it)
 		total += outs[i].Advance
 		// a glyph 0 is the font's "missing" box: never draw it.
+		e := w.entryOf(outs[i].Face)
 		for _, g := range outs[i].Glyphs {
-			if g.GlyphID == 0 && !ignorable(runes[g.ClusterIndex]) {
+			if (g.GlyphID == 0 || len(e.sf.glyph(int(g.GlyphID))) == 0 && g.GlyphCount == 1 && g.RuneCount == 1) &&
+				!invisible(runes[g.ClusterIndex]) {
 				return nil, fmt.Errorf("%w: U+%04X %q has no glyph in %s", ErrUnrenderable,
 					runes[g.ClusterIndex], string(runes[g.ClusterIndex]), w.entryOf(outs[i].Face).name)
 			}
@@ -348,7 +367,7 @@ outer:
 			continue
 		}
 		for _, e := range chain {
-			if _, ok := e.font.NominalGlyph(r); ok {
+			if gid, ok := e.font.NominalGlyph(r); ok && e.drawable(gid, r) {
 				continue outer
 			}
 		}

@@ -4,9 +4,9 @@
 // The set is chosen for learner names in any common script: Noto Serif
 // (Latin incl. Vietnamese, Greek, Cyrillic) for the design's own text, Noto
 // script fonts (Arabic/Persian, Hebrew, Indic, Thai, ...) and Droid Sans
-// Fallback (Chinese, Japanese, Korean) as fallbacks. All are TrueType-outline
+// Fallback (Chinese, Japanese) and Nanum Square (Korean) as fallbacks. All are TrueType-outline
 // fonts (gofpdf cannot embed CFF). Licences: LICENSE-OFL-1.1.txt (Noto) and
-// LICENSE-Apache-2.0.txt (Droid), both embedded and exposed via Licenses.
+// LICENSE-Nanum-OFL-1.1.txt (Nanum) and LICENSE-Apache-2.0.txt (Droid), all embedded and exposed via Licenses.
 package fonts
 
 import (
@@ -66,6 +66,10 @@ var fallbacks = []string{
 	"NotoSansEthiopic",
 }
 
+// Korean is the Hangul font (regular, bold), tried before CJK: Droid Sans
+// Fallback has no Hangul syllables.
+var Korean = [2]string{"NanumSquareR.ttf", "NanumSquareB.ttf"}
+
 // CJK is the file name of the Chinese/Japanese/Korean fallback font, tried last.
 const CJK = "DroidSansFallbackFull.ttf"
 
@@ -84,6 +88,11 @@ func Chain(w Weight) []string {
 			}
 		}
 		out = append(out, name)
+	}
+	if w == Bold {
+		out = append(out, Korean[1])
+	} else {
+		out = append(out, Korean[0])
 	}
 	return append(out, CJK)
 }
@@ -117,7 +126,7 @@ func Names() []string {
 // name, so a distribution can ship them alongside the binary.
 func Licenses() map[string]string {
 	out := map[string]string{}
-	for _, n := range []string{"LICENSE-OFL-1.1.txt", "LICENSE-Apache-2.0.txt"} {
+	for _, n := range []string{"LICENSE-OFL-1.1.txt", "LICENSE-Nanum-OFL-1.1.txt", "LICENSE-Apache-2.0.txt"} {
 		b, _ := files.ReadFile(n)
 		out[n] = string(b)
 	}
