@@ -180,6 +180,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 		return
 	}
 	s.logRequest(r, f.Status)
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(f.Status)
 	_, _ = fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",

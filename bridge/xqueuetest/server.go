@@ -563,6 +563,9 @@ type Fault struct {
 	Endpoint string
 	// Status is the HTTP status to answer with (e.g. 500, 502, 503, 504).
 	Status int
+	// Body, when set, is sent as the answer (with Status, default 200, as
+	// text/html): a way to feed clients malformed or unusual replies.
+	Body string
 	// Drop closes the connection without any answer instead.
 	Drop bool
 	// AfterHandling lets xqueue handle the request fully first (a pull
@@ -577,6 +580,9 @@ type Fault struct {
 func (s *Server) Inject(f Fault) {
 	if f.Count <= 0 {
 		f.Count = 1
+	}
+	if f.Status == 0 && !f.Drop {
+		f.Status = http.StatusOK
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,82 @@
+package xqueue
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned (wrapped) by Client methods; test them with errors.Is.
+var (
+	// ErrQueueEmpty: get_submission found nothing to hand out ("Queue 'Q' is
+	// empty"), which is also the answer when every submission is leased.
+	ErrQueueEmpty = errors.New("queue is empty")
+
+	// ErrQueueNotFound: xqueue does not know the configured queue
+	// ("Queue 'Q' not found", "Valid queue names are: ..."). Permanent.
+	ErrQueueNotFound = errors.New("queue not found")
+
+	// ErrIncorrectKey: put_result carried a key that is not the
+	// submission's current one ("Incorrect key for submission"), typically
+	// because the lease expired and the submission was pulled again with a
+	// new key. Permanent for that key.
+	ErrIncorrectKey = errors.New("incorrect key for submission")
+
+	// ErrNoSubmission: put_result named a submission_id xqueue does not
+	// have ("Submission does not exist"). Permanent.
+	ErrNoSubmission = errors.New("submission does not exist")
+
+	// ErrRejected: xqueue answered return_code 1 with another message, such
+	// as "Incorrect reply format". Permanent for that request.
+	ErrRejected = errors.New("rejected by xqueue")
+
+	// ErrBadReply: the reply could not be understood (not JSON, wrong
+	// types, nested strings that are not JSON, unexpected HTTP status or
+	// redirect, too large). Permanent for that reply.
+	ErrBadReply = errors.New("malformed xqueue reply")
+
+	// ErrAuth: xqueue refused the credentials ("Incorrect login
+	// credentials", "Insufficient login info") or the basic-auth front
+	// answered 401. A permanent configuration error.
+	ErrAuth = errors.New("xqueue authentication failed")
+
+	// ErrUnavailable: xqueue could not be reached or answered 5xx, and the
+	// retries were used up. Transient: try again later.
+	ErrUnavailable = errors.New("xqueue unavailable")
+
+	// ErrOutcomeUnknown: a put_result may have reached xqueue (and the LMS)
+	// but no answer came: client timeout, 500, 504, a connection lost after
+	// sending, or an unreadable answer. It is never retried automatically,
+	// because a retry that lands posts a second LMS callback. Treat it as
+	// "maybe done": if xqueue offers the submission again after its lease,
+	// answer that offer with the new key.
+	ErrOutcomeUnknown = errors.New("put_result outcome unknown")
+
+	// ErrInvalidArgument: the caller passed something that cannot be sent
+	// (a header without id or key, a result body that is not JSON).
+	ErrInvalidArgument = errors.New("invalid argument")
+)
+
+// IsTransient reports whether err is worth retrying later unchanged:
+// xqueue was unreachable or failing (ErrUnavailable). It is false for an
+// outcome-unknown put_result (see ErrOutcomeUnknown), for context ends, for
+// ErrQueueEmpty and for every permanent error.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOutcomeUnknown)
+}
+
+// IsPermanent reports whether retrying err unchanged cannot succeed: bad
+// credentials, unknown queue or submission, a wrong key, a rejected
+// request, a malformed reply or an invalid argument.
+func IsPermanent(err error) bool {
+	if err == nil || errors.Is(err, ErrOutcomeUnknown) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	for _, target := range []error{ErrAuth, ErrQueueNotFound, ErrIncorrectKey, ErrNoSubmission,
+		ErrRejected, ErrBadReply, ErrInvalidArgument} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
