@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -308,7 +309,7 @@ func hasKeyID(e *openpgp.Entity, id uint64) bool {
 	return false
 }
 
-func keyExpiredAt(e *openpgp.Entity, now interface{ Unix() int64 }) bool {
+func keyExpiredAt(e *openpgp.Entity, now time.Time) bool {
 	for _, sk := range e.Subkeys {
 		if sk.Sig != nil && sk.Sig.FlagsValid && sk.Sig.FlagSign && sk.Sig.KeyLifetimeSecs != nil && *sk.Sig.KeyLifetimeSecs != 0 {
 			if sk.PublicKey.CreationTime.Unix()+int64(*sk.Sig.KeyLifetimeSecs) <= now.Unix() {
