@@ -200,6 +200,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// CloseIdleConnections closes the client's idle keep-alive connections.
+// The Client stays usable.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 // Queue is the queue this client pulls from.
 func (c *Client) Queue() string { return c.cfg.Queue }
 

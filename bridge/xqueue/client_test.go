@@ -579,3 +579,28 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.buf.Write(p)
 }
+
+// BenchmarkPullPutResult measures one submit, pull and put_result round
+// trip against the stand-in on loopback.
+func BenchmarkPullPutResult(b *testing.B) {
+	s := xqueuetest.NewServer()
+	defer s.Close()
+	c, err := New(Config{BaseURL: s.URL(), Username: xqueuetest.DefaultUsername, Password: xqueuetest.DefaultPassword,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	result := []byte(`{"action": "create", "download_uuid": "0123456789abcdef0123456789abcdef"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Submit(jobBody)
+		sub, err := c.Pull(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.PutResult(ctx, sub.Header, result); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -345,6 +345,9 @@ func TestLeaseReofferKeysAndRetirement(t *testing.T) {
 
 	// The lease ends (checked against the real clock): same id, new key.
 	s.SetLease(time.Nanosecond)
+	if n := r.queueLen(); n != 2 {
+		t.Fatalf("queuelen after the leases ended: %v, want 2", n)
+	}
 	p1b := r.pull()
 	if p1b.id != id1 || p1b.key == p1.key || !md5hex.MatchString(p1b.key) {
 		t.Fatalf("re-offer %+v, want id %d with a new key (old %s)", p1b, id1, p1.key)
