@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unsafe"
@@ -111,7 +112,7 @@ func (df *docFonts) register(pdf *gofpdf.Fpdf) error {
 		for gid, code := range df.codes[e] {
 			gl = append(gl, subsetGlyph{gid: int(gid), code: code})
 		}
-		// nominal glyphs also need their own character's mapping
+		slices.SortFunc(gl, func(a, b subsetGlyph) int { return a.gid - b.gid }) // deterministic output
 		sub, err := e.sf.subsetFont(gl)
 		if err != nil {
 			return fmt.Errorf("subset %s: %w", e.name, err)

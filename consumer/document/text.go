@@ -40,6 +40,8 @@ type fontEntry struct {
 	upem float64
 
 	sf *sfnt // raw table index for per-document subsetting
+
+	hangulOnly bool // the Korean font is used for Hangul only
 }
 
 // fontLib is the process-wide set of parsed bundled fonts and the fallback
@@ -80,7 +82,8 @@ func loadFontLib() (*fontLib, error) {
 						libErr = fmt.Errorf("index font %s: %w", name, err)
 						return
 					}
-					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem()), sf: sf}
+					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem()), sf: sf,
+						hangulOnly: name == fonts.Korean[0] || name == fonts.Korean[1]}
 					l.entries = append(l.entries, e)
 					l.byName[name] = e
 				}
@@ -127,6 +130,9 @@ func (w *worker) entryOf(f *font.Face) *fontEntry {
 // characters they do not design (NanumSquare maps Hanja to empty glyphs),
 // so a visible character needs a glyph with an outline.
 func (e *fontEntry) drawable(gid font.GID, r rune) bool {
+	if e.hangulOnly && language.LookupScript(r) != language.Hangul {
+		return false // keep Han and kana in the CJK font, one style per name
+	}
 	return len(e.sf.glyph(int(gid))) > 0 || invisible(r)
 }
 

@@ -1,0 +1,152 @@
+package document
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func newRenderer(t testing.TB) *Renderer {
+	t.Helper()
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found: install poppler-utils (apt-get install poppler-utils)", name)
+	}
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	p := filepath.Join(t.TempDir(), "c.pdf")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var scriptNames = map[string]string{
+	"latin": "Jane Doe", "latin-diacritics": "Zoë Ångström-Łukasiewicz", "vietnamese": "Nguyễn Thị Minh Khai",
+	"greek": "Αλέξανδρος Παπαδόπουλος", "cyrillic": "Дмитрий Иванов", "chinese": "王小明", "japanese": "山田 はなこ",
+	"korean": "김민준", "arabic": "محمد عبد الله", "persian": "فاطمه پژمان", "hebrew": "שָׁלוֹם כֹּהֵן",
+	"devanagari": "अंकित शर्मा", "bengali": "সৌরভ গাঙ্গুলী", "tamil": "தமிழ் செல்வன்", "telugu": "శ్రీనివాస్",
+	"gujarati": "પ્રિયા પટેલ", "gurmukhi": "ਹਰਪ੍ਰੀਤ ਸਿੰਘ", "kannada": "ಅನಿಲ್ ಕುಮಾರ್", "malayalam": "അനിൽ കുമാർ",
+	"thai": "สมชาย ใจดี", "mixed-ltr": "Ahmed أحمد", "mixed-rtl": "محمد Smith", "mixed-cjk": "Li 李 Wei",
+	"armenian": "Արամ Խաչատրյան", "georgian": "გიორგი ბერიძე", "amharic": "አበበ ቢቂላ",
+}
+
+// TestEveryScriptRenders renders a certificate for a name in every
+// supported script; each must succeed (no glyph missing, no error).
+func TestEveryScriptRenders(t *testing.T) {
+	r := newRenderer(t)
+	for script, name := range scriptNames {
+		b, err := r.Render("", sampleFields(name))
+		if err != nil {
+			t.Errorf("%s %q: %v", script, name, err)
+			continue
+		}
+		if !bytes.HasPrefix(b, []byte("%PDF-")) {
+			t.Errorf("%s: not a PDF", script)
+		}
+	}
+}
+
+// TestTextExtractable checks with pdftotext that names are real text in
+// the PDF, and with pdffonts that the fonts are embedded.
+func TestTextExtractable(t *testing.T) {
+	needTool(t, "pdftotext")
+	needTool(t, "pdffonts")
+	r := newRenderer(t)
+	for _, script := range []string{"latin", "latin-diacritics", "vietnamese", "greek", "cyrillic", "chinese", "japanese", "korean", "devanagari", "thai", "mixed-cjk"} {
+		name := scriptNames[script]
+		b, err := r.Render("", sampleFields(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := writeTemp(t, b)
+		out, err := exec.Command("pdftotext", p, "-").Output()
+		if err != nil {
+			t.Fatalf("pdftotext: %v", err)
+		}
+		if !strings.Contains(string(out), name) {
+			t.Errorf("%s: pdftotext does not show %q:\n%s", script, name, out)
+		}
+		for _, want := range []string{"Demonstration Course", "February 2nd, 2012", "Verify at https://certificates.example.org/cert/"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: text %q missing", script, want)
+			}
+		}
+		fl, err := exec.Command("pdffonts", p).Output()
+		if err != nil {
+			t.Fatalf("pdffonts: %v", err)
+		}
+		for _, line := range strings.Split(string(fl), "\n") {
+			if strings.Contains(line, "CID TrueType") && !strings.Contains(line, " yes ") {
+				t.Errorf("%s: font not embedded: %s", script, line)
+			}
+		}
+		if !strings.Contains(string(fl), "CID TrueType") {
+			t.Errorf("%s: no embedded TrueType font:\n%s", script, fl)
+		}
+	}
+}
+
+// TestDeterministic: the same job gives the same bytes.
+func TestDeterministic(t *testing.T) {
+	r := newRenderer(t)
+	for _, name := range []string{"Jane Doe", "محمد Smith", "王小明 김민준"} {
+		a, err := r.Render("", sampleFields(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := r.Render("", sampleFields(name))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two renders differ", name)
+		}
+	}
+}
+
+// TestHostileInput: odd names give a PDF or a permanent error, never a panic.
+func TestHostileInput(t *testing.T) {
+	r := newRenderer(t)
+	for _, name := range []string{
+		"<script>alert(1)</script>", "Robert'); DROP TABLE students;--", "\x00\x01\x02", "A\u202Eevil\u202C",
+		strings.Repeat("A", 20000), strings.Repeat("محمد ", 4000), "", "   ", "\u200d\u200d", "{{.Name}}",
+		strings.Repeat("\u0301", 50), "e" + strings.Repeat("\u0301", 300), "%PDF-1.4 ) \\ (",
+	} {
+		b, err := r.Render("", sampleFields(name))
+		if err != nil && !IsPermanent(err) {
+			t.Errorf("%.30q: non-permanent error %v", name, err)
+		}
+		if err == nil && !bytes.HasPrefix(b, []byte("%PDF-")) {
+			t.Errorf("%.30q: not a PDF", name)
+		}
+	}
+	_, err := r.Render("", sampleFields(strings.Repeat("A", 20000)))
+	if !errors.Is(err, ErrTextTooLong) {
+		t.Errorf("20000-char name: %v, want ErrTextTooLong", err)
+	}
+}
+
+// TestDesignNames: path-like design names are permanent errors.
+func TestDesignNames(t *testing.T) {
+	r := newRenderer(t)
+	for _, d := range []string{"../x", "a/b", "/etc/passwd", `a\b`, "..", ".", "nope.pdf", "missing"} {
+		_, err := r.Render(d, sampleFields("Jane Doe"))
+		if !errors.Is(err, ErrUnknownDesign) || !IsPermanent(err) {
+			t.Errorf("design %q: err %v, want permanent ErrUnknownDesign", d, err)
+		}
+	}
+	if _, err := r.Render("default", sampleFields("Jane Doe")); err != nil {
+		t.Errorf("default by name: %v", err)
+	}
+}
