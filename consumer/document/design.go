@@ -37,6 +37,8 @@ type Design struct {
 	Texts []TextField `yaml:"texts"`
 	// QR is the verification QR code; omitted when its data is empty.
 	QR *QR `yaml:"qr"`
+
+	dims [2]float64 // page size in mm taken from the template PDF
 }
 
 // Frame is a rectangle Inset mm from every page edge.
@@ -206,6 +208,9 @@ func (d *Design) compile() error {
 
 // pageSize returns the page width and height in mm.
 func (d *Design) pageSize() (w, h float64) {
+	if d.dims[0] > 0 {
+		return d.dims[0], d.dims[1]
+	}
 	w, h = 210, 297
 	if strings.EqualFold(d.Page.Size, "letter") {
 		w, h = 215.9, 279.4

@@ -163,9 +163,19 @@ func (r *Renderer) loadDir(dir string) error {
 				if err != nil {
 					return err
 				}
+				d.Name = n
 				d.TemplatePDF = n
 				r.designs[n] = d
 			}
+		}
+	}
+	for n, d := range r.designs {
+		if d.TemplatePDF != "" && d.dims[0] == 0 {
+			w, h, err := templatePageSize(r.files[d.TemplatePDF])
+			if err != nil {
+				return fmt.Errorf("design %s (%s): %w", d.Name, n, err)
+			}
+			d.dims = [2]float64{w, h}
 		}
 	}
 	return nil

@@ -147,14 +147,14 @@ func TestUnrenderable(t *testing.T) {
 
 func TestSanitize(t *testing.T) {
 	for in, want := range map[string]string{
-		"  Jane\t\nDoe  ":            "Jane Doe",
-		"Jane\u202EeoD":              "JaneeoD",
-		"e\u0301":                    "é", // NFC
-		"A\x00B\x1bC":                "ABC",
-		"\u2067محمد\u2069 Smith":     "محمد Smith",
-		"<b>Jane</b> & \"Doe\"":      "<b>Jane</b> & \"Doe\"",
+		"  Jane\t\nDoe  ":           "Jane Doe",
+		"Jane\u202EeoD":             "JaneeoD",
+		"e\u0301":                   "é", // NFC
+		"A\x00B\x1bC":               "ABC",
+		"\u2067محمد\u2069 Smith":    "محمد Smith",
+		"<b>Jane</b> & \"Doe\"":     "<b>Jane</b> & \"Doe\"",
 		"Zero\u200dWidth\u200cJoin": "Zero\u200dWidth\u200cJoin",
-		"bad\xffutf8":                "badutf8",
+		"bad\xffutf8":               "badutf8",
 	} {
 		if got := Sanitize(in); got != want {
 			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
