@@ -1,0 +1,124 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+
+	"github.com/certd-dev/certd/internal/pipeline"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+// maxCallbackURL bounds the length of a Submit callback URL.
+const maxCallbackURL = 2048
+
+// Submit queues a job without xqueue. The request is checked exactly as an
+// LMS job body is (the body is built from the fields and parsed by
+// pipeline.ParseRequest), so a bad request is refused now with
+// InvalidArgument naming the field, instead of being answered with an error
+// later. The job gets the id "sub-<uuid>", its uuids once, and is
+// published; its answer goes to callback_url (if any) through the bridge's
+// submit relay and stays in the job record.
+func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*certdv1.SubmitResponse, error) {
+	action := req.GetAction()
+	if action == certdv1.Action_ACTION_UNSPECIFIED {
+		action = certdv1.Action_ACTION_CREATE
+	}
+	name := pipeline.ActionName(action)
+	if name == "" {
+		return nil, invalid("action: unknown action %d", action)
+	}
+	cb := strings.TrimSpace(req.GetCallbackUrl())
+	if cb != "" {
+		if err := checkCallbackURL(cb); err != nil {
+			return nil, err
+		}
+	}
+	body := map[string]any{"action": name}
+	for k, v := range map[string]string{
+		"username": req.GetUsername(), "course_id": req.GetCourseId(), "course_name": req.GetCourseName(),
+		"name": req.GetName(), "grade": req.GetGrade(), "issued_date": req.GetIssuedDate(),
+		"designation": req.GetDesignation(), "template_pdf": req.GetTemplatePdf(),
+		"delete_download_uuid": req.GetDeleteDownloadUuid(), "delete_verify_uuid": req.GetDeleteVerifyUuid(),
+	} {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	if req.GetExampleCertificate() {
+		body["example_certificate"] = true
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, invalid("request: %v", err) // only invalid UTF-8 gets here
+	}
+	parsed, err := pipeline.ParseRequest(raw)
+	if err != nil {
+		return nil, invalid("invalid request: %v", err)
+	}
+	if name == "create" && (parsed.DeleteDownloadUUID != "" || parsed.DeleteVerifyUUID != "") {
+		return nil, invalid("delete_download_uuid and delete_verify_uuid are for regen and remove, not create")
+	}
+	if name != "create" {
+		// ParseRequest accepts these empty (the LMS may send a regen for a
+		// certificate that has no files yet); a direct submitter names them.
+		if name == "remove" && parsed.DeleteDownloadUUID == "" && parsed.DeleteVerifyUUID == "" {
+			return nil, invalid("remove needs delete_download_uuid or delete_verify_uuid")
+		}
+	}
+
+	rec := &certdv1.JobRecord{
+		Id:           "sub-" + pipeline.NewUUID(),
+		Source:       certdv1.Source_SOURCE_SUBMIT,
+		Action:       action,
+		State:        certdv1.JobState_JOB_STATE_ACCEPTED,
+		Username:     parsed.Username,
+		CourseId:     parsed.CourseID,
+		DownloadUuid: pipeline.NewUUID(),
+		VerifyUuid:   pipeline.NewUUID(),
+		Request:      raw,
+		CallbackUrl:  cb,
+	}
+	s.p.Records.Transition(rec, certdv1.JobState_JOB_STATE_ACCEPTED, "submitted through the control service", s.worker.Id, s.worker.Region)
+	if _, _, err := s.p.Records.Create(ctx, rec); err != nil {
+		return nil, s.grpcError("submit", err)
+	}
+	if err := s.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
+		// The record stays ACCEPTED: Requeue publishes it once it counts as
+		// stuck.
+		return nil, s.grpcError("submit: job "+rec.Id+" recorded but not queued (requeue it)", err)
+	}
+	out, err := s.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		if r.State != certdv1.JobState_JOB_STATE_ACCEPTED {
+			return pipeline.ErrNoChange // a consumer got there first
+		}
+		s.p.Records.Transition(r, certdv1.JobState_JOB_STATE_QUEUED, "", s.worker.Id, s.worker.Region)
+		return nil
+	})
+	if err != nil {
+		// Published: the job runs; only the record lags.
+		s.log.Warn("submitted job queued but not recorded as queued", "job", rec.Id, "err", err)
+		out = rec
+	}
+	s.log.Info("job submitted", "job", rec.Id, "action", name, "course_id", rec.CourseId, "callback", cb != "")
+	return &certdv1.SubmitResponse{Id: rec.Id, Job: out}, nil
+}
+
+// checkCallbackURL accepts absolute http and https URLs with a host.
+func checkCallbackURL(raw string) error {
+	if len(raw) > maxCallbackURL {
+		return invalid("callback_url is %d characters long; the limit is %d", len(raw), maxCallbackURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid("callback_url: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return invalid("callback_url must be an http or https URL, not %q", clip(u.Scheme, 20))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return invalid("callback_url has no host")
+	}
+	return nil
+}
