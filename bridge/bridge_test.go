@@ -1,0 +1,297 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certd-dev/certd/bridge"
+	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/bridge/xqueuetest"
+	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/testenv"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+const user, pass = "certd", "s3cret-pass"
+
+// setup starts NATS, the pipeline and an xqueue stand-in, and returns a
+// client of the stand-in.
+func setup(t *testing.T, opts ...xqueuetest.Option) (*testenv.Env, *xqueuetest.Server, *xqueue.Client) {
+	t.Helper()
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	xs := xqueuetest.NewServer(append([]xqueuetest.Option{xqueuetest.WithUser(user, pass)}, opts...)...)
+	t.Cleanup(xs.Close)
+	xq, err := xqueue.New(xqueue.Config{BaseURL: xs.URL(), Username: user, Password: pass, Logger: env.Log,
+		RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, xs, xq
+}
+
+func body(t *testing.T, m map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func create(username, name string) map[string]any {
+	return map[string]any{"action": "create", "username": username, "course_id": "course-v1:edX+DemoX+Demo_Course",
+		"course_name": "Demonstration Course", "name": name, "grade": "Pass"}
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type answer struct {
+	Action, DownloadUUID, VerifyUUID, Username, CourseID, URL, Error, ErrorReason string
+}
+
+func decode(t *testing.T, cb xqueuetest.Callback) answer {
+	t.Helper()
+	var m map[string]string
+	if err := cb.Decode(&m); err != nil {
+		t.Fatalf("callback body %q: %v", cb.Body, err)
+	}
+	return answer{m["action"], m["download_uuid"], m["verify_uuid"], m["username"], m["course_id"], m["url"], m["error"], m["error_reason"]}
+}
+
+// checkFiles asserts a success answer's files exist and the signature
+// verifies with GnuPG.
+func checkFiles(t *testing.T, env *testenv.Env, a answer) {
+	t.Helper()
+	ctx := context.Background()
+	pdfKey := "downloads/" + a.DownloadUUID + "/Certificate.pdf"
+	if a.URL != testenv.DownloadURL+"/"+pdfKey {
+		t.Errorf("url = %q, want %q", a.URL, testenv.DownloadURL+"/"+pdfKey)
+	}
+	pdf, err := env.Store.Get(ctx, pdfKey)
+	if err != nil {
+		t.Fatalf("pdf: %v", err)
+	}
+	if !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Errorf("%s is not a PDF", pdfKey)
+	}
+	sig, err := env.Store.Get(ctx, "cert/"+a.VerifyUUID+"/Certificate.pdf.sig")
+	if err != nil {
+		t.Fatalf("sig: %v", err)
+	}
+	if err := testenv.GPGVerify(t, pdf, sig, env.Signer.PublicKey()); err != nil {
+		t.Errorf("%s: %v", a.Username, err)
+	}
+	for _, page := range []string{"valid.html", "verify.html"} {
+		if _, err := env.Store.Get(ctx, "cert/"+a.VerifyUUID+"/"+page); err != nil {
+			t.Errorf("%s: %v", page, err)
+		}
+	}
+}
+
+// TestEveryJobAnsweredExactlyOnce feeds a mix of good and bad jobs and
+// checks that each submission gets exactly one LMS callback with the right
+// body, and that the files exist and verify with GnuPG.
+func TestEveryJobAnsweredExactlyOnce(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	env.RunConsumer(t, nil, nil)
+
+	names := []string{"Jane Doe", "Zoë Ångström", "Nguyễn Thị Minh Khai", "Ελένη Παπαδοπούλου", "Иван Петров",
+		"王小明", "김민준", "أحمد عبد الله", "שָׂרָה לֵוִי", `<script>alert(1)</script>`}
+	good := map[int64]string{}
+	for i, n := range names {
+		u := fmt.Sprintf("learner%d", i)
+		good[xs.Submit(body(t, create(u, n)))] = u
+	}
+	bad := map[int64]string{
+		xs.Submit(`not json at all`): "job body is not a JSON object",
+		xs.Submit(body(t, map[string]any{"action": "frobnicate", "username": "u", "course_id": "c"})):                                                            `unknown action "frobnicate"`,
+		xs.Submit(body(t, map[string]any{"action": "create", "username": "u", "course_id": "course-v1:a+b+c"})):                                                  "missing name",
+		xs.Submit(body(t, map[string]any{"action": "create", "username": "u", "course_id": "course-v1:a+b+c", "name": "N", "template_pdf": "../../etc/passwd"})): "design",
+	}
+	total := len(good) + len(bad)
+	ctx := waitCtx(t)
+	if _, err := xs.WaitCallbacks(ctx, total); err != nil {
+		t.Fatalf("waiting for %d callbacks: %v (stats %+v)", total, err, xs.Stats())
+	}
+	for id, u := range good {
+		cbs := xs.CallbacksFor(id)
+		if len(cbs) != 1 {
+			t.Fatalf("submission %d (%s): %d callbacks, want 1", id, u, len(cbs))
+		}
+		a := decode(t, cbs[0])
+		if a.Error != "" || a.Action != "create" || a.Username != u || a.CourseID != "course-v1:edX+DemoX+Demo_Course" ||
+			!pipeline.IsUUID(a.DownloadUUID) || !pipeline.IsUUID(a.VerifyUUID) {
+			t.Errorf("submission %d: answer %+v", id, a)
+			continue
+		}
+		checkFiles(t, env, a)
+	}
+	for id, want := range bad {
+		cbs := xs.CallbacksFor(id)
+		if len(cbs) != 1 {
+			t.Fatalf("bad submission %d: %d callbacks, want 1", id, len(cbs))
+		}
+		a := decode(t, cbs[0])
+		if !strings.Contains(a.ErrorReason, want) || !strings.HasPrefix(a.Error, "There was an error processing the certificate request: ") {
+			t.Errorf("bad submission %d: answer %+v, want reason containing %q", id, a, want)
+		}
+	}
+	if n := len(xs.Pending()); n != 0 {
+		t.Errorf("%d submissions still pending in xqueue", n)
+	}
+}
+
+// TestReofferedWhileWaitingAnsweredOnceWithNewestKey lets xqueue offer every
+// job again (new keys) while the jobs wait in JetStream: each submission
+// still gets exactly one answer, posted with its newest key.
+func TestReofferedWhileWaitingAnsweredOnceWithNewestKey(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	const n = 8
+	ids := map[int64]bool{}
+	for i := 0; i < n; i++ {
+		ids[xs.Submit(body(t, create(fmt.Sprintf("u%d", i), "Jane Doe")))] = true
+	}
+	ctx := waitCtx(t)
+	// No consumer yet: the jobs wait. Every lease runs out twice and the
+	// bridge pulls every submission three times in all.
+	for round := 1; round <= 3; round++ {
+		if _, err := xs.WaitStats(ctx, func(s xqueuetest.Stats) bool { return s.Pulls >= round*n }); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if round < 3 {
+			xs.ExpireLeases()
+		}
+	}
+	if pending, _ := env.P.JobsPending(ctx); pending != n {
+		t.Fatalf("%d jobs in the stream, want %d: re-offers must not be published again", pending, n)
+	}
+	env.RunConsumer(t, nil, nil)
+	if _, err := xs.WaitCallbacks(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := xs.Wait(ctx, func() bool { return len(xs.Retired()) == n }); err != nil {
+		t.Fatal(err)
+	}
+	for id := range ids {
+		cbs := xs.CallbacksFor(id)
+		sub, _ := xs.Submission(id)
+		if len(cbs) != 1 {
+			t.Errorf("submission %d: %d callbacks", id, len(cbs))
+			continue
+		}
+		if cbs[0].Key != sub.Key || sub.Pulls < 3 {
+			t.Errorf("submission %d answered with key %s, newest %s (pulls %d)", id, cbs[0].Key, sub.Key, sub.Pulls)
+		}
+	}
+	if s := xs.Stats(); s.Rejected != 0 {
+		t.Errorf("%d put_results rejected: answers used stale keys", s.Rejected)
+	}
+}
+
+// TestSessionsDroppedMidRun expires xqueue's sessions while jobs flow: the
+// bridge logs in again and nothing is lost.
+func TestSessionsDroppedMidRun(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	env.RunConsumer(t, nil, nil)
+	const n = 12
+	for i := 0; i < n; i++ {
+		xs.Submit(body(t, create(fmt.Sprintf("u%d", i), "Jane Doe")))
+	}
+	ctx := waitCtx(t)
+	for k := 1; k <= 3; k++ {
+		if _, err := xs.WaitCallbacks(ctx, k*n/4); err != nil {
+			t.Fatal(err)
+		}
+		xs.DropSessions()
+	}
+	cbs, err := xs.WaitCallbacks(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	for _, cb := range cbs {
+		seen[cb.SubmissionID]++
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("submission %d: %d callbacks", id, c)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d submissions answered, want %d", len(seen), n)
+	}
+	if s := xs.Stats(); s.Logins < 2 || s.Redirects == 0 {
+		t.Errorf("want re-logins after redirects, stats %+v", s)
+	}
+}
+
+// countingHandler counts how often jobs are really worked on.
+type countingHandler struct {
+	h interface {
+		Handle(context.Context, *certdv1.Job) (*certdv1.Result, error)
+	}
+	calls atomic.Int64
+}
+
+func (c *countingHandler) Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error) {
+	c.calls.Add(1)
+	return c.h.Handle(ctx, job)
+}
+
+// TestUnknownOutcomeAnsweredAgainFromStoredResult: a put_result whose
+// outcome is unknown (HTTP 500) is not retried blindly; when xqueue offers
+// the submission again, the bridge answers from the stored result with the
+// new key, without generating the certificate again.
+func TestUnknownOutcomeAnsweredAgainFromStoredResult(t *testing.T) {
+	env, xs, xq := setup(t)
+	xs.Inject(xqueuetest.Fault{Endpoint: "put_result", Status: 500})
+	h := &countingHandler{h: env.Handler}
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	env.RunConsumer(t, nil, h)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	ctx := waitCtx(t)
+	rec, err := waitRecord(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs.ExpireLeases()
+	if err := xs.WaitRetired(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	cbs := xs.CallbacksFor(id)
+	if len(cbs) != 1 {
+		t.Fatalf("%d callbacks, want 1", len(cbs))
+	}
+	if a := decode(t, cbs[0]); a.DownloadUUID != rec.DownloadUuid {
+		t.Errorf("answer has download_uuid %s, record %s", a.DownloadUUID, rec.DownloadUuid)
+	}
+	if c := h.calls.Load(); c != 1 {
+		t.Errorf("certificate generated %d times, want 1", c)
+	}
+}
+
+// waitRecord waits for a job record to reach a state.
+func waitRecord(ctx context.Context, env *testenv.Env, id string, state certdv1.JobState) (*certdv1.JobRecord, error) {
+	updates, err := env.P.Records.Watch(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	for rec := range updates {
+		if rec.Id == id && rec.State == state {
+			return rec, nil
+		}
+	}
+	return nil, fmt.Errorf("job %s never reached %s: %w", id, state, ctx.Err())
+}

@@ -1,0 +1,312 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/certd-dev/certd/internal/pipeline"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+// JobHandler does the work of one job; *Handler is the real one.
+type JobHandler interface {
+	Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error)
+}
+
+// Consumer pulls jobs of every action from JetStream and runs them.
+type Consumer struct {
+	p           *pipeline.Pipeline
+	h           JobHandler
+	log         *slog.Logger
+	workers     int
+	maxAttempts int
+	retryBase   time.Duration
+	worker      *certdv1.Worker
+	onStart     func(context.Context) error
+
+	mu                     sync.Mutex
+	inFlight, done, failed int64
+}
+
+// Option configures a Consumer.
+type Option func(*Consumer)
+
+// WithWorkers sets how many jobs run at once in this process (default 2).
+func WithWorkers(n int) Option { return func(c *Consumer) { c.workers = max(n, 1) } }
+
+// WithMaxAttempts sets how many times a job is tried before it is marked
+// dead and held (default 5).
+func WithMaxAttempts(n int) Option { return func(c *Consumer) { c.maxAttempts = max(n, 1) } }
+
+// WithRetryDelay sets the first retry delay after a transient failure; it
+// doubles each attempt, with jitter, up to 5 minutes (default 2 s).
+func WithRetryDelay(d time.Duration) Option { return func(c *Consumer) { c.retryBase = d } }
+
+// WithRegion names the region this consumer runs in; it is recorded on the
+// jobs it runs and in its heartbeat.
+func WithRegion(r string) Option {
+	return func(c *Consumer) { c.worker = pipeline.NewWorker("consumer", r) }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Consumer) { c.log = l } }
+
+// New returns a consumer running h over the pipeline.
+func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
+	c := &Consumer{
+		p: p, h: h, log: slog.Default(), workers: 2, maxAttempts: 5, retryBase: 2 * time.Second,
+		worker: pipeline.NewWorker("consumer", ""),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.log = c.log.With("component", "consumer", "worker", c.worker.Id)
+	return c
+}
+
+// Run serves jobs until ctx ends. It then stops taking jobs, finishes the
+// ones it holds and returns.
+func (c *Consumer) Run(ctx context.Context) error {
+	var its []jetstream.MessagesContext
+	for _, a := range pipeline.Actions {
+		cons, err := c.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(a))
+		if err != nil {
+			return fmt.Errorf("bind consumer %s: %w", pipeline.ConsumerName(a), err)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(1))
+		if err != nil {
+			return fmt.Errorf("consume %s: %w", pipeline.ConsumerName(a), err)
+		}
+		its = append(its, it)
+	}
+	c.log.Info("consumer started", "workers", c.workers, "region", c.worker.Region)
+
+	// One slot per worker, shared by the three actions. A loop takes a
+	// message first and then waits for a slot (holding at most one message
+	// unstarted, kept alive meanwhile): taking the slot first would let the
+	// idle actions' loops hold every slot while waiting for messages.
+	slots := make(chan struct{}, c.workers)
+	var jobs sync.WaitGroup
+	var loops sync.WaitGroup
+	workCtx := context.WithoutCancel(ctx) // in-flight jobs finish after ctx ends
+	for _, it := range its {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			for {
+				msg, err := it.Next(jetstream.NextContext(ctx))
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						return
+					}
+					c.log.Warn("receive failed", "err", err)
+					continue
+				}
+				alive := c.keepAlive(workCtx, msg)
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					alive()
+					_ = msg.Nak() // not started: let another worker have it now
+					return
+				}
+				jobs.Add(1)
+				go func() {
+					defer jobs.Done()
+					defer func() { <-slots }()
+					c.process(workCtx, msg, alive)
+				}()
+			}
+		}()
+	}
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		c.p.Heartbeat(hbCtx, c.worker, c.fill, c.log)
+	}()
+
+	loops.Wait()
+	for _, it := range its {
+		it.Stop() // prefetched, unstarted messages are redelivered elsewhere
+	}
+	jobs.Wait()
+	stopHB()
+	<-hbDone
+	c.log.Info("consumer stopped")
+	return nil
+}
+
+func (c *Consumer) fill(w *certdv1.Worker) {
+	c.mu.Lock()
+	w.InFlight, w.Done, w.Failed = c.inFlight, c.done, c.failed
+	c.mu.Unlock()
+}
+
+func (c *Consumer) count(inFlight, done, failed int64) {
+	c.mu.Lock()
+	c.inFlight += inFlight
+	c.done += done
+	c.failed += failed
+	c.mu.Unlock()
+}
+
+var errSkip = errors.New("skip")
+
+// process runs one delivery of a job: record, work, publish, ack.
+// alive stops the keep-alive of the message; process calls it once the
+// outcome is published.
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func()) {
+	var once sync.Once
+	stop := func() { once.Do(alive) }
+	defer stop()
+	job := &certdv1.Job{}
+	if err := proto.Unmarshal(msg.Data(), job); err != nil || job.Id == "" {
+		c.log.Error("undecodable job dropped", "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason("undecodable job")
+		return
+	}
+	log := c.log.With("job", job.Id)
+	attempt := 1
+	if md, err := msg.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+
+	// Record the attempt; skip deliveries that are stale or already done.
+	_, err := c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
+		if r.Generation > job.Generation {
+			return errSkip
+		}
+		switch r.State {
+		case certdv1.JobState_JOB_STATE_RESULT_READY, certdv1.JobState_JOB_STATE_ANSWERED,
+			certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, certdv1.JobState_JOB_STATE_DEAD:
+			if r.Generation == job.Generation {
+				return errSkip // result published before a crash, or held
+			}
+		}
+		r.Attempts = uint32(attempt)
+		r.Worker, r.Region = c.worker.Id, c.worker.Region
+		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RUNNING, fmt.Sprintf("attempt %d", attempt), c.worker.Id, c.worker.Region)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSkip):
+		log.Debug("delivery skipped: stale or already done")
+		_ = msg.Ack()
+		return
+	case errors.Is(err, pipeline.ErrNotFound):
+		log.Error("job without record dropped")
+		_ = msg.TermWithReason("no job record")
+		return
+	case err != nil:
+		log.Warn("record attempt failed", "err", err)
+		_ = msg.NakWithDelay(c.retryBase)
+		return
+	}
+	if attempt > c.maxAttempts {
+		// Delivered again after the last attempt (a worker died while
+		// holding it): hold it without running it once more.
+		c.dead(ctx, msg, job, fmt.Errorf("worker lost the job %d times", attempt-1))
+		return
+	}
+
+	c.count(1, 0, 0)
+	res, err := c.h.Handle(ctx, job)
+	if err == nil {
+		res.Worker, res.Region = c.worker.Id, c.worker.Region
+		err = c.p.PublishResult(ctx, job.Source, res)
+	}
+	stop()
+	c.count(-1, 0, 0)
+
+	if err != nil {
+		c.count(0, 0, 1)
+		if attempt >= c.maxAttempts {
+			c.dead(ctx, msg, job, err)
+			return
+		}
+		delay := retryDelay(c.retryBase, attempt)
+		log.Warn("job failed; will retry", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_RETRYING, err.Error(), false)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	c.count(0, 1, 0)
+	if res.Ok {
+		log.Info("job done", "attempt", attempt)
+	} else {
+		log.Info("job answered with error", "reason", res.ErrorReason)
+	}
+	// The relay may already have moved the record on; only a RUNNING record
+	// becomes RESULT_READY here.
+	_, _ = c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
+		if r.State != certdv1.JobState_JOB_STATE_RUNNING || r.Generation != job.Generation {
+			return pipeline.ErrNoChange
+		}
+		r.LastError = res.ErrorReason
+		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, res.ErrorReason, c.worker.Id, c.worker.Region)
+		return nil
+	})
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("ack failed; the redelivery will be skipped", "err", err)
+	}
+}
+
+// dead marks a job dead and held, and removes it from the stream.
+func (c *Consumer) dead(ctx context.Context, msg jetstream.Msg, job *certdv1.Job, cause error) {
+	c.log.Error("job dead after its last attempt; held for an operator", "job", job.Id, "err", cause)
+	c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_DEAD, cause.Error(), true)
+	_ = msg.TermWithReason("dead: " + cause.Error())
+}
+
+func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, note string, dead bool) {
+	_, err := c.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+		r.LastError = note
+		if dead {
+			r.DeadAt = timestamppb.Now()
+		}
+		c.p.Records.Transition(r, state, note, c.worker.Id, c.worker.Region)
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("record state failed", "job", id, "state", state.String(), "err", err)
+	}
+}
+
+// keepAlive tells JetStream the job is still being worked on, so a slow
+// job is not redelivered to another worker while this one is healthy.
+func (c *Consumer) keepAlive(ctx context.Context, msg jetstream.Msg) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.p.Opts.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func retryDelay(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	d = min(d, 5*time.Minute)
+	return d/2 + jitter(d/2)
+}

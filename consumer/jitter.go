@@ -1,0 +1,13 @@
+package consumer
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
