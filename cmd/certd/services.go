@@ -1,0 +1,559 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/certd-dev/certd/bridge"
+	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/consumer"
+	"github.com/certd-dev/certd/consumer/courses"
+	"github.com/certd-dev/certd/consumer/document"
+	"github.com/certd-dev/certd/consumer/signing"
+	"github.com/certd-dev/certd/consumer/storage"
+	"github.com/certd-dev/certd/control"
+	"github.com/certd-dev/certd/internal/natsserver"
+	"github.com/certd-dev/certd/internal/pipeline"
+)
+
+// Settings used by each part; a command declares the union of its parts'.
+var (
+	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "region", "log-level", "log-format"}
+	bridgeSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth", "xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace"}
+	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
+	consumerSettings = []string{"workers", "max-attempts", "retry-delay"}
+	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
+	httpSettings     = []string{"http-addr"}
+)
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func init() {
+	commands["all"] = command{"bridge, consumers, control and an embedded NATS in one process", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return runAll(ctx, "all", args, stdout, stderr, nil)
+	}}
+	commands["bridge"] = command{"pull jobs from xqueue into NATS and post results back", runBridge}
+	commands["consumer"] = command{"render, sign and store certificates for jobs from NATS", runConsumer}
+	commands["control"] = command{"serve the gRPC control service", runControl}
+}
+
+// connect returns a NATS connection: to --nats-url, or, when that is empty
+// and embedding is allowed, to a server started in this process. The
+// returned stop closes both.
+func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error) {
+	url := c.str("nats-url")
+	var ns *server.Server
+	if url == "" {
+		if !embed {
+			c.bad("nats-url", "required (only 'all' and 'demo' embed a NATS server)")
+			return nil, nil, c.err()
+		}
+		dir, err := filepath.Abs(filepath.Join(c.str("data-dir"), "nats"))
+		if err != nil {
+			return nil, nil, err
+		}
+		ns, err = natsserver.Start(natsserver.Config{Dir: dir, Port: -1})
+		if err != nil {
+			return nil, nil, err
+		}
+		url = ns.ClientURL()
+		log.Info("embedded NATS server started", "url", url, "store", dir)
+	}
+	opts := []nats.Option{
+		nats.Name("certd"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrl()) }),
+	}
+	if creds := c.str("nats-creds"); creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		if ns != nil {
+			ns.Shutdown()
+		}
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	return nc, func() {
+		_ = nc.Drain()
+		if ns != nil {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+	}, nil
+}
+
+func openPipeline(ctx context.Context, c *config, nc *nats.Conn) (*pipeline.Pipeline, error) {
+	opts := pipeline.Options{
+		Replicas:  c.int("replicas"),
+		Cluster:   c.str("cluster"),
+		Retention: c.duration("retention"),
+		AckWait:   c.duration("ack-wait"),
+	}
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	p, err := pipeline.Open(ctx, nc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("set up JetStream: %w", err)
+	}
+	return p, nil
+}
+
+// newXQueue returns the xqueue client, or nil when no xqueue is configured.
+func newXQueue(c *config, log *slog.Logger) (*xqueue.Client, error) {
+	if c.str("xqueue-url") == "" {
+		return nil, nil
+	}
+	cl, err := xqueue.New(xqueue.Config{
+		BaseURL:   c.str("xqueue-url"),
+		Queue:     c.str("xqueue-queue"),
+		Username:  c.require("xqueue-user"),
+		Password:  c.str("xqueue-password"),
+		BasicAuth: c.str("xqueue-basic-auth"),
+		Logger:    log,
+	})
+	if err != nil {
+		c.bad("xqueue-url", "%v", err)
+	}
+	return cl, c.err()
+}
+
+func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) *bridge.Bridge {
+	opts := []bridge.Option{
+		bridge.WithLogger(log),
+		bridge.WithRegion(c.str("region")),
+		bridge.WithPollInterval(c.duration("poll-interval")),
+		bridge.WithPullConcurrency(c.int("pull-concurrency")),
+		bridge.WithMaxPending(c.int("max-pending")),
+		bridge.WithLease(c.duration("xqueue-lease")),
+		bridge.WithHoldGrace(c.duration("hold-grace")),
+	}
+	if xq != nil {
+		opts = append(opts, bridge.WithXQueue(xq))
+	}
+	return bridge.New(p, opts...)
+}
+
+// parts of a handler, kept for the commands that need more than the handler.
+type handlerParts struct {
+	handler *consumer.Handler
+	store   storage.Store
+	signer  *signing.Signer
+}
+
+// signMode says what to do about the signing key.
+type signMode int
+
+const (
+	signRequired signMode = iota // a missing key is a configuration error
+	signDevKey                   // a missing key is replaced by a development key in the data dir
+	signNone                     // do not sign at all
+)
+
+// newHandler wires storage, renderer, signer and course settings.
+func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode) (*handlerParts, error) {
+	var sopts []storage.Option
+	if v := c.str("s3-endpoint"); v != "" {
+		sopts = append(sopts, storage.WithEndpoint(v))
+	}
+	sopts = append(sopts, storage.WithRegion(c.str("s3-region")), storage.WithPathStyle(c.bool("s3-path-style")), storage.WithLogger(log))
+	if v := c.str("s3-acl"); v != "" {
+		sopts = append(sopts, storage.WithObjectACL(v))
+	}
+	store, err := storage.Open(ctx, c.require("storage"), sopts...)
+	if err != nil {
+		c.bad("storage", "%v", err)
+	}
+	download := strings.TrimRight(c.require("download-url"), "/")
+	verify := strings.TrimRight(c.str("verify-url"), "/")
+	if verify == "" {
+		verify = download
+	}
+	for _, n := range []string{"download-url", "verify-url"} {
+		if v := c.str(n); v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			c.bad(n, "%q is not an http(s) URL", v)
+		}
+	}
+	var signer *signing.Signer
+	if mode != signNone {
+		var err error
+		if signer, err = loadSigner(c, log, mode == signDevKey); err != nil {
+			c.bad("signing-key", "%v", err)
+		}
+	}
+	site := courses.Site{}
+	if path := c.str("site-config"); path != "" {
+		if site, err = courses.LoadSite(path); err != nil {
+			c.bad("site-config", "%v", err)
+		}
+	}
+	catalog, err := courses.Load(c.str("cert-data"), site, courses.WithLogger(log))
+	if err != nil {
+		c.bad("cert-data", "%v", err)
+	}
+	ropts := []document.Option{document.WithLogger(log)}
+	if dir := c.str("designs"); dir != "" {
+		ropts = append(ropts, document.WithDesignDir(dir))
+	}
+	renderer, err := document.NewRenderer(ropts...)
+	if err != nil {
+		c.bad("designs", "%v", err)
+	}
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	cfg := consumer.HandlerConfig{
+		Store: store, Renderer: renderer, Catalog: catalog,
+		DownloadURL: download, VerifyURL: verify, Logger: log,
+	}
+	if signer != nil {
+		cfg.Signer = signer
+		// The public key lives next to the certificates for verify.html.
+		if err := store.Put(ctx, consumer.PublicKeyKey(signer.Fingerprint()), signer.PublicKey(), "application/pgp-keys"); err != nil {
+			return nil, fmt.Errorf("store public key: %w", err)
+		}
+	}
+	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer}, nil
+}
+
+// loadSigner loads the configured key, or generates a development key.
+func loadSigner(c *config, log *slog.Logger, devKey bool) (*signing.Signer, error) {
+	path := c.str("signing-key")
+	pass := []byte(c.str("signing-passphrase"))
+	if f := c.str("signing-passphrase-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("passphrase file: %w", err)
+		}
+		pass = []byte(strings.TrimRight(string(b), "\r\n"))
+	}
+	if path == "" {
+		if !devKey {
+			return nil, errors.New("required: certificates must be signed (make a key with 'certd keygen')")
+		}
+		path = filepath.Join(c.str("data-dir"), "dev-signing-key.asc")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			priv, pub, err := signing.GenerateKey("certd development key", "certd-dev@localhost")
+			if err != nil {
+				return nil, fmt.Errorf("generate development key: %w", err)
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, priv, 0o600); err != nil {
+				return nil, err
+			}
+			_ = os.WriteFile(strings.TrimSuffix(path, ".asc")+".pub.asc", pub, 0o644)
+		}
+		log.Warn("!!! NO SIGNING KEY CONFIGURED: signing with a DEVELOPMENT key. Certificates signed with it prove nothing. Make a real key with 'certd keygen' and set CERTD_SIGNING_KEY.", "dev_key", path)
+		pass = nil
+	}
+	s, err := signing.LoadSigner(path, pass)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("signing key loaded", "fingerprint", s.Fingerprint())
+	return s, nil
+}
+
+func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *slog.Logger) *consumer.Consumer {
+	workers := c.int("workers")
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	return consumer.New(p, h,
+		consumer.WithLogger(log),
+		consumer.WithRegion(c.str("region")),
+		consumer.WithWorkers(workers),
+		consumer.WithMaxAttempts(c.int("max-attempts")),
+		consumer.WithRetryDelay(c.duration("retry-delay")),
+	)
+}
+
+func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
+	opts := []control.Option{control.WithLogger(log), control.WithRegion(c.str("region"))}
+	if xq != nil {
+		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(c.str("xqueue-url")))
+	}
+	return control.NewService(p, opts...), control.ServerConfig{
+		Token: c.str("control-token"), TLSCert: c.str("grpc-tls-cert"), TLSKey: c.str("grpc-tls-key"), Logger: log,
+	}
+}
+
+// group runs parts until the first fails or ctx ends, then waits for all.
+type group struct {
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	err    error
+}
+
+func newGroup(ctx context.Context) (*group, context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	return &group{cancel: cancel}, ctx
+}
+
+func (g *group) go_(name string, f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(); err != nil {
+			g.mu.Lock()
+			if g.err == nil {
+				g.err = fmt.Errorf("%s: %w", name, err)
+			}
+			g.mu.Unlock()
+			g.cancel()
+		}
+	}()
+}
+
+func (g *group) wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
+}
+
+// runAll is `certd all` (and, with a feeder, `certd demo`).
+func runAll(ctx context.Context, name string, args []string, stdout, stderr io.Writer, feed func(ctx context.Context, env *allEnv) error) error {
+	names := join(natsSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
+	c := newConfig(name, names...)
+	var once bool
+	if feed != nil {
+		c.fs.BoolVar(&once, "once", false, "exit after the sample jobs are answered")
+	}
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	if c.str("storage") == "" {
+		dir, err := filepath.Abs(filepath.Join(c.str("data-dir"), "www"))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		c.values["storage"] = "file://" + dir
+	}
+	if c.str("download-url") == "" {
+		c.values["download-url"] = "http://" + c.str("http-addr")
+	}
+	if err := c.err(); err != nil {
+		return err
+	}
+	nc, closeNATS, err := connect(c, log, true)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	p, err := openPipeline(ctx, c, nc)
+	if err != nil {
+		return err
+	}
+	xq, err := newXQueue(c, log)
+	if err != nil {
+		return err
+	}
+	parts, err := newHandler(ctx, c, log, signDevKey)
+	if err != nil {
+		return err
+	}
+	br := newBridge(c, p, xq, log)
+	cons := newConsumer(c, p, parts.handler, log)
+	svc, scfg := newControl(c, p, xq, log)
+	if err := c.err(); err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", c.str("http-addr"))
+	if err != nil {
+		return fmt.Errorf("http-addr: %w", err)
+	}
+	g, gctx := newGroup(ctx)
+	g.go_("bridge", func() error { return br.Run(gctx) })
+	g.go_("consumer", func() error { return cons.Run(gctx) })
+	g.go_("control", func() error { return control.Serve(gctx, c.str("grpc-addr"), svc, scfg) })
+	g.go_("http", func() error { return serveHTTP(gctx, httpLn, fileRoot(c.str("storage")), nc, log) })
+	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", c.str("grpc-addr"), "storage", c.str("storage"))
+	if feed != nil {
+		env := &allEnv{p: p, svc: svc, log: log, stdout: stdout}
+		g.go_("demo", func() error {
+			err := feed(gctx, env)
+			if err == nil && once {
+				g.cancel()
+			}
+			return err
+		})
+	}
+	return g.wait()
+}
+
+// allEnv is what a feeder gets to work with.
+type allEnv struct {
+	p      *pipeline.Pipeline
+	svc    *control.Service
+	log    *slog.Logger
+	stdout io.Writer
+}
+
+// fileRoot is the directory of a file:// storage URL, or "".
+func fileRoot(storageURL string) string {
+	if strings.HasPrefix(storageURL, "file://") {
+		return strings.TrimPrefix(storageURL, "file://")
+	}
+	return ""
+}
+
+// serveHTTP serves health checks and, for file storage, the certificates,
+// so the URLs in answers open in a browser.
+func serveHTTP(ctx context.Context, ln net.Listener, root string, nc *nats.Conn, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	if root != "" {
+		files := http.FileServer(http.Dir(root))
+		serve := func(w http.ResponseWriter, r *http.Request) {
+			// /cert/<uuid> (the address printed on certificates) shows valid.html.
+			parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+			if len(parts) == 2 && parts[0] == "cert" && pipeline.IsUUID(parts[1]) {
+				http.ServeFile(w, r, filepath.Join(root, "cert", parts[1], "valid.html"))
+				return
+			}
+			if strings.HasSuffix(r.URL.Path, "/") {
+				http.NotFound(w, r) // no directory listings
+				return
+			}
+			files.ServeHTTP(w, r)
+		}
+		mux.HandleFunc("GET /downloads/", serve)
+		mux.HandleFunc("GET /cert/", serve)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		log.Info("http server stopped")
+		return nil
+	}
+}
+
+func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newConfig("bridge", join(natsSettings, bridgeSettings)...)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	xq, err := newXQueue(c, log)
+	if err != nil {
+		return err
+	}
+	if xq == nil {
+		log.Warn("no xqueue-url: this bridge relays the results of submitted jobs only")
+	}
+	nc, closeNATS, err := connect(c, log, false)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	p, err := openPipeline(ctx, c, nc)
+	if err != nil {
+		return err
+	}
+	br := newBridge(c, p, xq, log)
+	if err := c.err(); err != nil {
+		return err
+	}
+	return br.Run(ctx)
+}
+
+func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newConfig("consumer", join(natsSettings, handlerSettings, consumerSettings)...)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	c.require("storage")
+	c.require("signing-key")
+	if err := c.err(); err != nil {
+		return err
+	}
+	nc, closeNATS, err := connect(c, log, false)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	p, err := openPipeline(ctx, c, nc)
+	if err != nil {
+		return err
+	}
+	parts, err := newHandler(ctx, c, log, signRequired)
+	if err != nil {
+		return err
+	}
+	cons := newConsumer(c, p, parts.handler, log)
+	if err := c.err(); err != nil {
+		return err
+	}
+	return cons.Run(ctx)
+}
+
+func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newConfig("control", join(natsSettings, controlSettings, []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"})...)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	xq, err := newXQueue(c, log)
+	if err != nil {
+		return err
+	}
+	nc, closeNATS, err := connect(c, log, false)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	p, err := openPipeline(ctx, c, nc)
+	if err != nil {
+		return err
+	}
+	svc, scfg := newControl(c, p, xq, log)
+	return control.Serve(ctx, c.str("grpc-addr"), svc, scfg)
+}
