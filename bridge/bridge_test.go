@@ -17,20 +17,12 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-const user, pass = "certd", "s3cret-pass"
-
 // setup starts NATS, the pipeline and an xqueue stand-in, and returns a
 // client of the stand-in.
 func setup(t *testing.T, opts ...xqueuetest.Option) (*testenv.Env, *xqueuetest.Server, *xqueue.Client) {
 	t.Helper()
 	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
-	xs := xqueuetest.NewServer(append([]xqueuetest.Option{xqueuetest.WithUser(user, pass)}, opts...)...)
-	t.Cleanup(xs.Close)
-	xq, err := xqueue.New(xqueue.Config{BaseURL: xs.URL(), Username: user, Password: pass, Logger: env.Log,
-		RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	xs, xq := env.XQueue(t, opts...)
 	return env, xs, xq
 }
 
@@ -262,7 +254,7 @@ func TestUnknownOutcomeAnsweredAgainFromStoredResult(t *testing.T) {
 	env.RunConsumer(t, nil, h)
 	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
 	ctx := waitCtx(t)
-	rec, err := waitRecord(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN)
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,18 +272,4 @@ func TestUnknownOutcomeAnsweredAgainFromStoredResult(t *testing.T) {
 	if c := h.calls.Load(); c != 1 {
 		t.Errorf("certificate generated %d times, want 1", c)
 	}
-}
-
-// waitRecord waits for a job record to reach a state.
-func waitRecord(ctx context.Context, env *testenv.Env, id string, state certdv1.JobState) (*certdv1.JobRecord, error) {
-	updates, err := env.P.Records.Watch(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	for rec := range updates {
-		if rec.Id == id && rec.State == state {
-			return rec, nil
-		}
-	}
-	return nil, fmt.Errorf("job %s never reached %s: %w", id, state, ctx.Err())
 }

@@ -108,6 +108,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 						return
 					}
 					c.log.Warn("receive failed", "err", err)
+					select { // do not spin on a broken connection
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
 					continue
 				}
 				alive := c.keepAlive(workCtx, msg)

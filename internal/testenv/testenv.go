@@ -7,6 +7,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +20,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/certd-dev/certd/bridge"
+	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/bridge/xqueuetest"
 	"github.com/certd-dev/certd/consumer"
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
@@ -26,6 +29,7 @@ import (
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
 // Base URLs the test handler puts in answers.
@@ -221,3 +225,50 @@ func GPGVerify(t testing.TB, data, sig, publicKey []byte) error {
 type GPGError struct{ Output string }
 
 func (e *GPGError) Error() string { return "gpg --verify failed: " + e.Output }
+
+// XQueue credentials of the stand-in.
+const (
+	XQueueUser     = "certd"
+	XQueuePassword = "s3cret-pass"
+)
+
+// XQueue starts an xqueue stand-in and returns it with a client of it.
+func (e *Env) XQueue(t testing.TB, opts ...xqueuetest.Option) (*xqueuetest.Server, *xqueue.Client) {
+	t.Helper()
+	xs := xqueuetest.NewServer(append([]xqueuetest.Option{xqueuetest.WithUser(XQueueUser, XQueuePassword)}, opts...)...)
+	t.Cleanup(xs.Close)
+	xq, err := xqueue.New(xqueue.Config{BaseURL: xs.URL(), Username: XQueueUser, Password: XQueuePassword, Logger: e.Log,
+		RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return xs, xq
+}
+
+// NewHandler is the env's handler writing to another store.
+func NewHandler(t testing.TB, e *Env, store consumer.Store) *consumer.Handler {
+	catalog, err := courses.Load("", courses.Site{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consumer.NewHandler(consumer.HandlerConfig{
+		Store: store, Renderer: Renderer(t), Signer: e.Signer, Catalog: catalog,
+		DownloadURL: DownloadURL, VerifyURL: VerifyURL, Logger: e.Log,
+	})
+}
+
+// WaitState waits for a job record to reach a state and returns it.
+func WaitState(ctx context.Context, e *Env, id string, state certdv1.JobState) (*certdv1.JobRecord, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, err := e.P.Records.Watch(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	for rec := range updates {
+		if rec.Id == id && rec.State == state {
+			return rec, nil
+		}
+	}
+	return nil, fmt.Errorf("job %s never reached %s: %w", id, state, ctx.Err())
+}
