@@ -273,3 +273,58 @@ func TestUnknownOutcomeAnsweredAgainFromStoredResult(t *testing.T) {
 		t.Errorf("certificate generated %d times, want 1", c)
 	}
 }
+
+// TestBackpressureStopsPulling: with the pipeline full the bridge keeps
+// polling but pulls nothing more, and drains the rest once consumers run.
+func TestBackpressureStopsPulling(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunBridge(t, bridge.WithXQueue(xq), bridge.WithMaxPending(5))
+	const n = 20
+	for i := 0; i < n; i++ {
+		xs.Submit(body(t, create(fmt.Sprintf("u%d", i), "Jane Doe")))
+	}
+	ctx := waitCtx(t)
+	st, err := xs.WaitStats(ctx, func(s xqueuetest.Stats) bool { return s.Pulls >= 5 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several more polls of a full pipeline must not pull.
+	if _, err := xs.WaitStats(ctx, func(s xqueuetest.Stats) bool { return s.QueueLens >= st.QueueLens+5 }); err != nil {
+		t.Fatal(err)
+	}
+	if s := xs.Stats(); s.Pulls != 5 {
+		t.Errorf("pulled %d submissions with a cap of 5", s.Pulls)
+	}
+	env.RunConsumer(t, nil, nil)
+	if _, err := xs.WaitCallbacks(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := xs.Wait(ctx, func() bool { return len(xs.Retired()) == n }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkPipeline measures jobs per second end to end: xqueue stand-in →
+// bridge → JetStream → consumer (render, sign, store) → relay → put_result.
+func BenchmarkPipeline(b *testing.B) {
+	env := testenv.Start(b, pipeline.Options{})
+	xs, xq := env.XQueue(b)
+	env.RunBridge(b, bridge.WithXQueue(xq), bridge.WithMaxPending(100000))
+	env.RunConsumer(b, nil, nil)
+	names := []string{"Jane Doe", "王小明", "أحمد عبد الله", "Ελένη Παπαδοπούλου"}
+	ctx := context.Background()
+	// Warm up: fonts, connections, first login.
+	xs.Submit(fmt.Sprintf(`{"action":"create","username":"warm","course_id":"course-v1:a+b+c","name":%q}`, names[0]))
+	if _, err := xs.WaitCallbacks(ctx, 1); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		xs.Submit(fmt.Sprintf(`{"action":"create","username":"u%d","course_id":"course-v1:a+b+c","name":%q}`, i, names[i%len(names)]))
+	}
+	if _, err := xs.WaitCallbacks(ctx, b.N+1); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+}
