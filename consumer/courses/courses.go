@@ -34,7 +34,7 @@ type Settings struct {
 	// CertsAreCalled and CertsAreCalledPlural are the words used for a
 	// certificate ("Certificate", "Statement of Accomplishment", ...).
 	CertsAreCalled, CertsAreCalledPlural string
-	// AssociationText is COURSE_ASSOCIATION_TEXT ("a course of study").
+	// AssociationText is COURSE_ASSOCIATION_TEXT ("a course of study offered by").
 	AssociationText string
 	// Interstitial maps a grade ("Pass", "Distinction") to the text printed
 	// for it. Look it up with GradeText.
@@ -48,7 +48,7 @@ type Settings struct {
 const (
 	DefaultCertsAreCalled       = "Certificate"
 	DefaultCertsAreCalledPlural = "Certificates"
-	DefaultAssociationText      = "a course of study"
+	DefaultAssociationText      = "a course of study offered by"
 )
 
 // GradeText returns the interstitial text for grade, matching the grade

@@ -132,7 +132,7 @@ func TestDefaultsOnly(t *testing.T) {
 	}
 	s := resolve(t, c, "course-v1:edX+DemoX+Demo_Course")
 	want := Settings{LongOrg: "edX", IssuedDate: "ROLLING", CertsAreCalled: "Certificate",
-		CertsAreCalledPlural: "Certificates", AssociationText: "a course of study", Verify: true}
+		CertsAreCalledPlural: "Certificates", AssociationText: "a course of study offered by", Verify: true}
 	if !equalSettings(s, want) {
 		t.Errorf("defaults = %+v, want %+v", s, want)
 	}
