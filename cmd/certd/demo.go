@@ -72,9 +72,9 @@ func feedDemo(ctx context.Context, env *allEnv) error {
 		}
 		answered[rec.Id] = true
 		if rec.AnswerOk {
-			fmt.Fprintf(env.stdout, "%-28s %s\n%-28s %s\n", name, rec.DownloadUrl, "", rec.VerifyUrl)
+			fmt.Fprintf(env.stdout, "%s\n  certificate:  %s\n  verification: %s\n", name, rec.DownloadUrl, rec.VerifyUrl)
 		} else {
-			fmt.Fprintf(env.stdout, "%-28s error: %s\n", name, rec.ErrorReason)
+			fmt.Fprintf(env.stdout, "%s\n  error: %s\n", name, rec.ErrorReason)
 		}
 	}
 	fmt.Fprintf(env.stdout, "demo: %d certificates in %s. Open the URLs above; Ctrl-C stops certd.\n", len(ids), time.Since(start).Round(time.Millisecond))
