@@ -86,8 +86,9 @@ func (c *canvas) qr(data string, q *QR) error {
 	mod := q.Size / float64(n+2*quiet)
 	x0, y0 := q.X+quiet*mod, q.Y+quiet*mod
 	// PDF user space: points, y up
-	b := c.buf[:0]
+	b := c.content
 	b = append(b, "q\n"...)
+	b = appendColor(b, q.col, "rg")
 	for yy := 0; yy < n; yy++ {
 		for xx := 0; xx < n; {
 			if !isDark(code, xx, yy) {
@@ -111,9 +112,7 @@ func (c *canvas) qr(data string, q *QR) error {
 		}
 	}
 	b = append(b, "f Q\n"...)
-	c.buf = b
-	c.pdf.SetFillColor(q.col.r, q.col.g, q.col.b)
-	c.pdf.RawWriteStr(string(b))
+	c.content = b
 	return nil
 }
 

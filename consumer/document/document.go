@@ -313,7 +313,10 @@ func (r *Renderer) generate(d *Design, f Fields, pg *page) ([]byte, error) {
 	if lay.err != nil {
 		return nil, lay.err
 	}
-	out := doc.GetBytes()
+	out, err := lay.addTextLayer(doc.GetBytes())
+	if err != nil {
+		return nil, fmt.Errorf("generate pdf: %w", err)
+	}
 	if d.TemplatePDF != "" {
 		return stampOnTemplate(r.files[d.TemplatePDF], out)
 	}
@@ -337,6 +340,11 @@ type layer struct {
 	pg   *page
 	when time.Time
 	err  error
+
+	// text layer, set by Render
+	fonts        *docFonts
+	content      []byte
+	pageW, pageH float64 // points
 }
 
 func (l *layer) SetConfig(*entity.Config) {}
@@ -356,14 +364,7 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 	if !l.when.IsZero() {
 		pdf.SetModificationDate(l.when)
 	}
-	df, err := collectFonts(l.pg.texts)
-	if err == nil {
-		err = df.register(pdf)
-	}
-	if err != nil {
-		l.err = err
-		return
-	}
+	df := collectFonts(l.pg.texts)
 	c := newCanvas(pdf, df)
 	d := l.d
 	if d.Background != "" {
@@ -399,7 +400,27 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 			return
 		}
 	}
+	if len(c.content) > 0 {
+		pdf.RawWriteStr("q " + formName + " Do Q\n")
+		l.fonts, l.content = df, c.content
+		l.pageW, l.pageH = cell.Width*c.k, cell.Height*c.k
+	}
 	if err := pdf.Error(); err != nil {
 		l.err = fmt.Errorf("draw pdf: %w", err)
 	}
+}
+
+// addTextLayer appends the text layer drawn by l (if any) to gofpdf's
+// finished file.
+func (l *layer) addTextLayer(out []byte) ([]byte, error) {
+	if len(l.content) == 0 {
+		return out, nil
+	}
+	f, err := parsePDF(out)
+	if err != nil {
+		return nil, err
+	}
+	w := &objWriter{first: f.size()}
+	writeLayer(w, l.fonts, l.content, l.pageW, l.pageH)
+	return f.splice(w, formName+" "+ref(w.first))
 }

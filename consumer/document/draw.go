@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unsafe"
 
-	"github.com/go-text/typesetting/font"
 	"github.com/johnfercher/maroto/v2/pkg/core"
 	"github.com/phpdave11/gofpdf"
 )
@@ -39,13 +37,14 @@ func gofpdfOf(p core.Provider) (*gofpdf.Fpdf, error) {
 	return pdf, nil
 }
 
-// canvas draws laid-out text and shapes onto one gofpdf page.
+// canvas draws one page: frames, lines and images through gofpdf; text
+// and the QR code into content, the page's text layer (see pdfout.go).
 type canvas struct {
-	pdf   *gofpdf.Fpdf
-	k     float64 // points per mm
-	pageH float64 // mm
-	fonts *docFonts
-	buf   []byte
+	pdf     *gofpdf.Fpdf
+	k       float64 // points per mm
+	pageH   float64 // mm
+	fonts   *docFonts
+	content []byte // text layer content stream, PDF user space (points, y up)
 }
 
 func newCanvas(pdf *gofpdf.Fpdf, fonts *docFonts) *canvas {
@@ -53,117 +52,95 @@ func newCanvas(pdf *gofpdf.Fpdf, fonts *docFonts) *canvas {
 	return &canvas{pdf: pdf, k: pdf.GetConversionRatio(), pageH: h, fonts: fonts}
 }
 
-// docFonts is the set of glyphs one document uses, per font, and the code
-// each glyph is written with.
-type docFonts struct {
-	order []*fontEntry
-	codes map[*fontEntry]map[font.GID]rune
-}
-
-// puaStart is the first private-use code given to shaped glyphs, which
-// have no character of their own.
-const puaStart = 0xE000
-
-func collectFonts(texts []placedText) (*docFonts, error) {
-	df := &docFonts{codes: map[*fontEntry]map[font.GID]rune{}}
-	each := func(fn func(e *fontEntry, g *placedGlyph)) {
-		for _, t := range texts {
-			for li := range t.block.lines {
-				for ri := range t.block.lines[li].runs {
-					run := &t.block.lines[li].runs[ri]
-					for gi := range run.glyphs {
-						fn(run.font, &run.glyphs[gi])
-					}
-				}
-			}
-		}
-	}
-	each(func(e *fontEntry, g *placedGlyph) {
-		m, ok := df.codes[e]
-		if !ok {
-			m = map[font.GID]rune{}
-			df.codes[e] = m
-			df.order = append(df.order, e)
-		}
-		if _, ok := m[g.gid]; !ok && g.code > 0 {
-			m[g.gid] = g.code
-		}
-	})
-	var err error
-	each(func(e *fontEntry, g *placedGlyph) {
-		m := df.codes[e]
-		if _, ok := m[g.gid]; !ok {
-			next := rune(puaStart + len(m))
-			if next > 0xF8FF {
-				err = fmt.Errorf("%w: too many distinct glyphs", ErrTextTooLong)
-				return
-			}
-			m[g.gid] = next
-		}
-	})
-	return df, err
-}
-
-// register cuts each used font down to the document's glyphs and adds it
-// to gofpdf.
-func (df *docFonts) register(pdf *gofpdf.Fpdf) error {
-	for _, e := range df.order {
-		var gl []subsetGlyph
-		for gid, code := range df.codes[e] {
-			gl = append(gl, subsetGlyph{gid: int(gid), code: code})
-		}
-		slices.SortFunc(gl, func(a, b subsetGlyph) int { return a.gid - b.gid }) // deterministic output
-		sub, err := e.sf.subsetFont(gl)
-		if err != nil {
-			return fmt.Errorf("subset %s: %w", e.name, err)
-		}
-		pdf.AddUTF8FontFromBytes(family(e), "", sub)
-	}
-	return pdf.Error()
-}
-
-func family(e *fontEntry) string { return "f" + strconv.Itoa(e.idx) }
-
 // drawLine draws one laid-out line with its left end at x mm and its
-// baseline at y mm (gofpdf coordinates, y down). Every glyph is real text;
-// runs changed by shaping are wrapped in an ActualText span carrying their
-// logical text, so copy/paste and extraction give the characters.
+// baseline at y mm (gofpdf coordinates, y down). Every glyph is real text:
+// glyphs that stand for one character map to it in the font's ToUnicode
+// map; runs changed by shaping are wrapped in an ActualText span carrying
+// their logical text, so copy/paste and extraction give the characters.
 func (c *canvas) drawLine(ln *textLine, size, x, y float64, col rgb) {
 	emMM := size * ptToMM
-	c.pdf.SetTextColor(col.r, col.g, col.b)
+	b := c.content
+	b = appendColor(b, col, "rg")
 	for i := range ln.runs {
 		run := &ln.runs[i]
+		d := c.fonts.by[run.font]
+		if d == nil || len(run.glyphs) == 0 {
+			continue
+		}
 		rx := x + run.x*emMM
-		c.pdf.SetFont(family(run.font), "", size)
 		shaped := !run.nominal()
 		if shaped {
-			c.pdf.RawWriteStr("/Span <</ActualText <" + utf16Hex(run.text) + ">>> BDC\n")
+			b = append(b, "/Span <</ActualText <"...)
+			b = appendUTF16Hex(b, run.text)
+			b = append(b, ">>> BDC\n"...)
 		}
-		codes := c.fonts.codes[run.font]
+		b = append(b, "BT /"...)
+		b = append(b, d.res...)
+		b = append(b, ' ')
+		b = appendNum(b, size)
+		b = append(b, " Tf\n"...)
+		// Glyphs go into TJ arrays; a glyph off the pen position of
+		// the previous one (kerning, marks) gets a TJ adjustment, or a
+		// new text matrix when it is off the baseline.
+		inTJ := false
+		var penX, penY float64
 		for _, g := range run.glyphs {
-			code := g.code
-			if code < 0 {
-				code = codes[g.gid]
+			if g.code == ' ' {
+				continue // a gap is a space to text extraction
 			}
-			if code == ' ' || code <= 0 {
-				continue
+			nid := d.newID[g.gid]
+			gx := (rx + g.x*emMM) * c.k
+			gy := (c.pageH - (y - g.y*emMM)) * c.k
+			if inTJ && abs(gy-penY) < 1e-3 {
+				if adj := (penX - gx) * 1000 / size; abs(adj) >= 0.0005 {
+					b = appendNum(b, adj)
+				}
+			} else {
+				if inTJ {
+					b = append(b, "] TJ\n"...)
+				}
+				b = append(b, "1 0 0 1 "...)
+				b = appendNum(b, gx)
+				b = append(b, ' ')
+				b = appendNum(b, gy)
+				b = append(b, " Tm ["...)
+				inTJ = true
 			}
-			c.pdf.Text(rx+g.x*emMM, y-g.y*emMM, string(code))
+			b = append(b, '<')
+			b = appendHex4(b, nid)
+			b = append(b, '>')
+			penX, penY = gx+d.widths[nid]*size/1000, gy
 		}
+		if inTJ {
+			b = append(b, "] TJ"...)
+		}
+		b = append(b, " ET\n"...)
 		if shaped {
-			c.pdf.RawWriteStr("EMC\n")
+			b = append(b, "EMC\n"...)
 		}
 	}
+	c.content = b
 }
 
-// utf16Hex encodes text as a PDF hex string in UTF-16BE with BOM.
-func utf16Hex(text []rune) string {
-	const hexd = "0123456789ABCDEF"
-	b := []byte("FEFF")
-	for _, u := range utf16.Encode(text) {
-		b = append(b, hexd[u>>12], hexd[u>>8&15], hexd[u>>4&15], hexd[u&15])
+func abs(v float64) float64 { return math.Abs(v) }
+
+func appendColor(b []byte, col rgb, op string) []byte {
+	for _, v := range [3]int{col.r, col.g, col.b} {
+		b = appendNum(b, float64(v)/255)
+		b = append(b, ' ')
 	}
-	return string(b)
+	b = append(b, op...)
+	return append(b, '\n')
+}
+
+// appendUTF16Hex encodes text as the digits of a PDF hex string in
+// UTF-16BE with BOM.
+func appendUTF16Hex(b []byte, text []rune) []byte {
+	b = append(b, "FEFF"...)
+	for _, u := range utf16.Encode(text) {
+		b = appendHex4(b, u)
+	}
+	return b
 }
 
 // appendNum writes a number with at most 3 decimals, PDF style.

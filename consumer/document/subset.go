@@ -4,20 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"sort"
+	"strings"
 )
 
 // Why our own subsetter: gofpdf re-parses a whole TrueType font for every
 // document that uses it and subsets it again when writing (13 ms per
 // document for two Noto Serif faces, 35 ms for the CJK font, measured), and
 // it mis-subsets Droid Sans Fallback (CJK glyphs went missing). Instead,
-// for each document we cut a tiny TrueType font holding only the glyphs
-// the page uses (copied from the raw tables indexed once per process) and
-// hand that to gofpdf, whose parse and re-subset of a few dozen glyphs is
-// cheap. The subset's cmap maps each glyph's code - the character itself
-// for plain glyphs, a private-use code for shaped glyphs - so gofpdf writes
-// real text (with an identity ToUnicode map) for every glyph.
+// for each document we cut a tiny CID-keyed TrueType font holding only the
+// glyphs the page uses (copied from the raw tables indexed once per
+// process) and write it into the PDF ourselves (pdfout.go).
 
 // sfnt is the table index of a TrueType font, built once per process.
 type sfnt struct {
@@ -76,6 +74,40 @@ func parseSfnt(data []byte) (*sfnt, error) {
 		}
 	}
 	return s, nil
+}
+
+// fontMetrics are the font-wide values a PDF font descriptor needs, in
+// thousandths of an em.
+type fontMetrics struct {
+	bbox                       [4]int
+	ascent, descent, capHeight int
+	italicAngle                float64
+}
+
+// metrics reads the descriptor values from head, hhea, post and OS/2.
+func (s *sfnt) metrics() fontMetrics {
+	head, hhea, post := s.tables["head"], s.tables["hhea"], s.tables["post"]
+	upem := float64(binary.BigEndian.Uint16(head[18:]))
+	if upem == 0 {
+		upem = 1000
+	}
+	sc := func(v int16) int { return int(math.Round(float64(v) * 1000 / upem)) }
+	i16 := func(b []byte, off int) int16 { return int16(binary.BigEndian.Uint16(b[off:])) }
+	m := fontMetrics{
+		bbox:    [4]int{sc(i16(head, 36)), sc(i16(head, 38)), sc(i16(head, 40)), sc(i16(head, 42))},
+		ascent:  sc(i16(hhea, 4)),
+		descent: sc(i16(hhea, 6)),
+	}
+	m.capHeight = m.ascent * 7 / 10
+	if os2 := s.tables["OS/2"]; len(os2) >= 90 && binary.BigEndian.Uint16(os2) >= 2 {
+		if c := sc(i16(os2, 88)); c > 0 {
+			m.capHeight = c
+		}
+	}
+	if len(post) >= 8 {
+		m.italicAngle = float64(int32(binary.BigEndian.Uint32(post[4:]))) / 65536
+	}
+	return m
 }
 
 func (s *sfnt) glyph(gid int) []byte {
@@ -151,21 +183,18 @@ func components(g []byte) (gids []int, offs []int) {
 	return gids, offs
 }
 
-// subsetGlyph is one glyph a document uses and the code it is written with.
-type subsetGlyph struct {
-	gid  int
-	code rune
-}
-
 // subsetFont builds a TrueType font with glyph 0 (.notdef), the given
-// glyphs (and the components of composite glyphs), and a cmap mapping
-// each glyph's code to it.
-func (s *sfnt) subsetFont(glyphs []subsetGlyph) ([]byte, error) {
-	newID := map[int]int{0: 0}
-	order := []int{0}
+// glyphs (sorted old glyph ids) and the components of composite glyphs.
+// It returns the font and the old glyph id of every new glyph id. The
+// font has no cmap: the PDF addresses glyphs by id (CIDToGIDMap
+// /Identity) and maps them to text with its own ToUnicode map.
+func (s *sfnt) subsetFont(gids []int) ([]byte, []int) {
+	newID := make(map[int]int, 2*len(gids)+1)
+	newID[0] = 0
+	order := make([]int, 1, len(gids)+1)
 	var add func(gid, depth int)
 	add = func(gid, depth int) {
-		if _, ok := newID[gid]; ok || depth > 8 || gid >= s.numGlyphs {
+		if _, ok := newID[gid]; ok || depth > 8 || gid < 0 || gid >= s.numGlyphs {
 			return
 		}
 		newID[gid] = len(order)
@@ -175,11 +204,15 @@ func (s *sfnt) subsetFont(glyphs []subsetGlyph) ([]byte, error) {
 			add(c, depth+1)
 		}
 	}
-	for _, g := range glyphs {
-		add(g.gid, 0)
+	for _, g := range gids {
+		add(g, 0)
 	}
 	// glyf + loca (long) + hmtx
-	var glyf []byte
+	size := 0
+	for _, gid := range order {
+		size += (len(s.glyph(gid)) + 3) &^ 3
+	}
+	glyf := make([]byte, 0, size)
 	loca := make([]byte, 0, 4*(len(order)+1))
 	hmtx := make([]byte, 0, 4*len(order))
 	for _, gid := range order {
@@ -218,84 +251,35 @@ func (s *sfnt) subsetFont(glyphs []subsetGlyph) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(post[0:], 0x00030000)
 
-	codes := map[rune]int{}
-	for _, g := range glyphs {
-		if g.code > 0 && g.code <= 0xFFFF {
-			codes[g.code] = newID[g.gid]
-		}
-	}
-	tables := map[string][]byte{
-		"head": head, "hhea": hhea, "maxp": maxp, "post": post,
-		"hmtx": hmtx, "loca": loca, "glyf": glyf,
-		"name": s.tables["name"], "cmap": cmap4(codes),
+	tables := []sfntTable{
+		{"glyf", glyf}, {"head", head}, {"hhea", hhea}, {"hmtx", hmtx},
+		{"loca", loca}, {"maxp", maxp}, {"post", post},
 	}
 	if os2, ok := s.tables["OS/2"]; ok {
 		os2 = slices.Clone(os2)
 		if len(os2) > 9 {
 			binary.BigEndian.PutUint16(os2[8:], 0) // fsType: installable (the licences allow embedding)
 		}
-		tables["OS/2"] = os2
+		tables = append(tables, sfntTable{"OS/2", os2})
 	}
-	return writeSfnt(tables), nil
+	return writeSfnt(tables), order
 }
 
-// cmap4 builds a cmap table with one (3,1) format 4 subtable.
-func cmap4(codes map[rune]int) []byte {
-	keys := make([]rune, 0, len(codes))
-	for k := range codes {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	segs := len(keys) + 1
-	sub := make([]byte, 0, 16+8*segs)
-	sub = binary.BigEndian.AppendUint16(sub, 4)
-	sub = binary.BigEndian.AppendUint16(sub, uint16(16+8*segs))
-	sub = binary.BigEndian.AppendUint16(sub, 0)
-	sub = binary.BigEndian.AppendUint16(sub, uint16(2*segs))
-	sr := 2
-	sel := 0
-	for sr*2 <= 2*segs {
-		sr *= 2
-		sel++
-	}
-	sub = binary.BigEndian.AppendUint16(sub, uint16(sr))
-	sub = binary.BigEndian.AppendUint16(sub, uint16(sel))
-	sub = binary.BigEndian.AppendUint16(sub, uint16(2*segs-sr))
-	for _, k := range keys { // endCode
-		sub = binary.BigEndian.AppendUint16(sub, uint16(k))
-	}
-	sub = binary.BigEndian.AppendUint16(sub, 0xFFFF)
-	sub = binary.BigEndian.AppendUint16(sub, 0) // reservedPad
-	for _, k := range keys {                    // startCode
-		sub = binary.BigEndian.AppendUint16(sub, uint16(k))
-	}
-	sub = binary.BigEndian.AppendUint16(sub, 0xFFFF)
-	for _, k := range keys { // idDelta
-		sub = binary.BigEndian.AppendUint16(sub, uint16(codes[k]-int(k)))
-	}
-	sub = binary.BigEndian.AppendUint16(sub, 1)
-	for range segs { // idRangeOffset
-		sub = binary.BigEndian.AppendUint16(sub, 0)
-	}
-	out := make([]byte, 0, 12+len(sub))
-	out = binary.BigEndian.AppendUint16(out, 0) // version
-	out = binary.BigEndian.AppendUint16(out, 1) // one subtable
-	out = binary.BigEndian.AppendUint16(out, 3)
-	out = binary.BigEndian.AppendUint16(out, 1)
-	out = binary.BigEndian.AppendUint32(out, 12)
-	return append(out, sub...)
+// sfntTable is one table of a font being written.
+type sfntTable struct {
+	tag  string
+	data []byte
 }
 
-// writeSfnt assembles tables into a TrueType file.
-func writeSfnt(tables map[string][]byte) []byte {
-	tags := make([]string, 0, len(tables))
+// writeSfnt assembles tables into a TrueType file (table directory
+// sorted by tag).
+func writeSfnt(tables []sfntTable) []byte {
+	slices.SortFunc(tables, func(a, b sfntTable) int { return strings.Compare(a.tag, b.tag) })
 	size := 12
-	for t, b := range tables {
-		tags = append(tags, t)
-		size += 16 + (len(b)+3)&^3
+	for _, t := range tables {
+		size += 16 + (len(t.data)+3)&^3
 	}
-	sort.Strings(tags)
-	n := len(tags)
+	n := len(tables)
 	sr, sel := 1, 0
 	for sr*2 <= n {
 		sr *= 2
@@ -308,16 +292,15 @@ func writeSfnt(tables map[string][]byte) []byte {
 	out = binary.BigEndian.AppendUint16(out, uint16(sel))
 	out = binary.BigEndian.AppendUint16(out, uint16(16*(n-sr)))
 	off := 12 + 16*n
-	for _, t := range tags {
-		b := tables[t]
-		out = append(out, t...)
-		out = binary.BigEndian.AppendUint32(out, checksum(b))
+	for _, t := range tables {
+		out = append(out, t.tag...)
+		out = binary.BigEndian.AppendUint32(out, checksum(t.data))
 		out = binary.BigEndian.AppendUint32(out, uint32(off))
-		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
-		off += (len(b) + 3) &^ 3
+		out = binary.BigEndian.AppendUint32(out, uint32(len(t.data)))
+		off += (len(t.data) + 3) &^ 3
 	}
-	for _, t := range tags {
-		out = append(out, tables[t]...)
+	for _, t := range tables {
+		out = append(out, t.data...)
 		for len(out)%4 != 0 {
 			out = append(out, 0)
 		}

@@ -39,7 +39,9 @@ type fontEntry struct {
 	font *font.Font
 	upem float64
 
-	sf *sfnt // raw table index for per-document subsetting
+	sf      *sfnt       // raw table index for per-document subsetting
+	metrics fontMetrics // for the PDF font descriptor
+	psName  string      // PDF base font name (before the subset tag)
 
 	hangulOnly bool // the Korean font is used for Hangul only
 }
@@ -83,6 +85,7 @@ func loadFontLib() (*fontLib, error) {
 						return
 					}
 					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem()), sf: sf,
+						metrics: sf.metrics(), psName: psName(name),
 						hangulOnly: name == fonts.Korean[0] || name == fonts.Korean[1]}
 					l.entries = append(l.entries, e)
 					l.byName[name] = e
@@ -94,6 +97,18 @@ func loadFontLib() (*fontLib, error) {
 		lib = l
 	})
 	return lib, libErr
+}
+
+// psName derives a PDF name token from a font file name: letters, digits
+// and hyphens of the name without its extension.
+func psName(file string) string {
+	var b []byte
+	for _, r := range strings.TrimSuffix(file, ".ttf") {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-') {
+			b = append(b, byte(r))
+		}
+	}
+	return string(b)
 }
 
 // worker holds the non-thread-safe shaping state; one is used by one
