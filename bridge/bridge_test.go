@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,10 +13,13 @@ import (
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
+	"github.com/certd-dev/certd/consumer/storage/s3test"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
+
+func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 
 // setup starts NATS, the pipeline and an xqueue stand-in, and returns a
 // client of the stand-in.
@@ -59,23 +63,33 @@ func decode(t *testing.T, cb xqueuetest.Callback) answer {
 	return answer{m["action"], m["download_uuid"], m["verify_uuid"], m["username"], m["course_id"], m["url"], m["error"], m["error_reason"]}
 }
 
-// checkFiles asserts a success answer's files exist and the signature
-// verifies with GnuPG.
+// getter reads stored files.
+type getter interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// checkFiles asserts a success answer's files exist in the env's store and
+// the signature verifies with GnuPG.
 func checkFiles(t *testing.T, env *testenv.Env, a answer) {
+	t.Helper()
+	checkFilesIn(t, env, env.Store, a)
+}
+
+func checkFilesIn(t *testing.T, env *testenv.Env, store getter, a answer) {
 	t.Helper()
 	ctx := context.Background()
 	pdfKey := "downloads/" + a.DownloadUUID + "/Certificate.pdf"
 	if a.URL != testenv.DownloadURL+"/"+pdfKey {
 		t.Errorf("url = %q, want %q", a.URL, testenv.DownloadURL+"/"+pdfKey)
 	}
-	pdf, err := env.Store.Get(ctx, pdfKey)
+	pdf, err := store.Get(ctx, pdfKey)
 	if err != nil {
 		t.Fatalf("pdf: %v", err)
 	}
 	if !strings.HasPrefix(string(pdf), "%PDF-") {
 		t.Errorf("%s is not a PDF", pdfKey)
 	}
-	sig, err := env.Store.Get(ctx, "cert/"+a.VerifyUUID+"/Certificate.pdf.sig")
+	sig, err := store.Get(ctx, "cert/"+a.VerifyUUID+"/Certificate.pdf.sig")
 	if err != nil {
 		t.Fatalf("sig: %v", err)
 	}
@@ -83,7 +97,7 @@ func checkFiles(t *testing.T, env *testenv.Env, a answer) {
 		t.Errorf("%s: %v", a.Username, err)
 	}
 	for _, page := range []string{"valid.html", "verify.html"} {
-		if _, err := env.Store.Get(ctx, "cert/"+a.VerifyUUID+"/"+page); err != nil {
+		if _, err := store.Get(ctx, "cert/"+a.VerifyUUID+"/"+page); err != nil {
 			t.Errorf("%s: %v", page, err)
 		}
 	}
@@ -327,4 +341,31 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+}
+
+// TestPipelineOnS3: the same pipeline storing into a real S3-compatible
+// server (versitygw on loopback).
+func TestPipelineOnS3(t *testing.T) {
+	env, xs, xq := setup(t)
+	store := s3test.Start(t).Open(t, "certs")
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	env.RunConsumer(t, nil, testenv.NewHandler(t, env, store))
+	const n = 6
+	for i := 0; i < n; i++ {
+		xs.Submit(body(t, create(fmt.Sprintf("u%d", i), "Jane Doe")))
+	}
+	cbs, err := xs.WaitCallbacks(waitCtx(t), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cb := range cbs {
+		a := decode(t, cb)
+		if a.Error != "" {
+			t.Fatalf("error answer %+v", a)
+		}
+		checkFilesIn(t, env, store, a)
+	}
+	if _, err := env.Store.Get(context.Background(), "downloads/"+decode(t, cbs[0]).DownloadUUID+"/Certificate.pdf"); err == nil {
+		t.Error("PDF landed in the local store, not on S3")
+	}
 }
