@@ -64,6 +64,7 @@ func init() {
 	def("workers", "0", "jobs run at once by this consumer (0: one per CPU)")
 	def("max-attempts", "5", "tries before a job is held dead")
 	def("retry-delay", "2s", "first retry delay after a transient failure (doubles each try)")
+	def("max-ack-pending", "256", "jobs handed out and not yet acked per action, over all consumers (at least the sum of their workers)")
 	def("ack-wait", "30s", "how long a job may go without progress before JetStream redelivers it")
 	def("hold-grace", "24h", "how long a dead job is held before it is answered with an error")
 	def("retention", "720h", "how long job records are kept after their last change")

@@ -32,7 +32,7 @@ import (
 
 // Settings used by each part; a command declares the union of its parts'.
 var (
-	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "region", "log-level", "log-format"}
+	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	bridgeSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth", "xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace"}
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay"}
@@ -114,6 +114,8 @@ func openPipeline(ctx context.Context, c *config, nc *nats.Conn) (*pipeline.Pipe
 		Cluster:   c.str("cluster"),
 		Retention: c.duration("retention"),
 		AckWait:   c.duration("ack-wait"),
+
+		MaxAckPending: c.int("max-ack-pending"),
 	}
 	if err := c.err(); err != nil {
 		return nil, err
