@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/boombuler/barcode"
-	"github.com/boombuler/barcode/qr"
 	"github.com/phpdave11/gofpdf"
 )
 
@@ -77,11 +75,11 @@ func (c *canvas) image(data []byte, file string, x, y, w, h float64, keepRatio b
 // qr draws data as a vector QR code (one filled path of dark modules, with
 // the quiet zone inside the square), error correction level M.
 func (c *canvas) qr(data string, q *QR) error {
-	code, err := qr.Encode(data, qr.M, qr.Auto)
+	code, err := encodeQR([]byte(data), -1)
 	if err != nil {
-		return fmt.Errorf("qr code: %w", err)
+		return fmt.Errorf("%w: %d bytes", errQRTooLong, len(data))
 	}
-	n := code.Bounds().Dx()
+	n := code.size
 	const quiet = 2
 	mod := q.Size / float64(n+2*quiet)
 	x0, y0 := q.X+quiet*mod, q.Y+quiet*mod
@@ -91,12 +89,12 @@ func (c *canvas) qr(data string, q *QR) error {
 	b = appendColor(b, q.col, "rg")
 	for yy := 0; yy < n; yy++ {
 		for xx := 0; xx < n; {
-			if !isDark(code, xx, yy) {
+			if !code.dark(xx, yy) {
 				xx++
 				continue
 			}
 			start := xx
-			for xx < n && isDark(code, xx, yy) {
+			for xx < n && code.dark(xx, yy) {
 				xx++
 			}
 			px := (x0 + float64(start)*mod) * c.k
@@ -114,10 +112,4 @@ func (c *canvas) qr(data string, q *QR) error {
 	b = append(b, "f Q\n"...)
 	c.content = b
 	return nil
-}
-
-func isDark(code barcode.Barcode, x, y int) bool {
-	min := code.Bounds().Min
-	r, _, _, _ := code.At(min.X+x, min.Y+y).RGBA()
-	return r < 0x8000
 }

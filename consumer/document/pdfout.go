@@ -278,8 +278,8 @@ var errPDFLayout = errors.New("unexpected gofpdf output layout")
 // parsed.
 type pdfFile struct {
 	data    []byte
-	offsets []int // by object number; [0] unused
-	xref    int   // offset of the "xref" keyword
+	offsets []int  // by object number; [0] unused
+	xref    int    // offset of the "xref" keyword
 	trailer []byte // from after "trailer\n" up to "startxref"
 }
 

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 )
 
 func newRenderer(t testing.TB) *Renderer {
@@ -148,5 +151,23 @@ func TestDesignNames(t *testing.T) {
 	}
 	if _, err := r.Render("default", sampleFields("Jane Doe")); err != nil {
 		t.Errorf("default by name: %v", err)
+	}
+}
+
+// TestPDFValid validates rendered certificates with pdfcpu in strict mode:
+// the text layer is spliced into gofpdf's file (pdfout.go), so object
+// numbering, the cross-reference table and the font objects must be exact.
+func TestPDFValid(t *testing.T) {
+	r := newRenderer(t)
+	for _, name := range []string{"Jane Doe", "王小明 山田太郎 김민준", "محمد Smith", "שָׁלוֹם כֹּהֵן", "अंकित शर्मा"} {
+		b, err := r.Render("", sampleFields(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := pdfcpuConf()
+		conf.ValidationMode = model.ValidationStrict
+		if err := api.Validate(bytes.NewReader(b), conf); err != nil {
+			t.Errorf("%s: pdfcpu strict validation: %v", name, err)
+		}
 	}
 }

@@ -1,0 +1,422 @@
+package document
+
+import (
+	"errors"
+)
+
+// A QR code encoder (ISO/IEC 18004) for one case: byte mode, error
+// correction level M, the smallest version that fits. It follows the
+// structure of Project Nayuki's reference encoder. Why not
+// boombuler/barcode (maroto's): it evaluates the eight mask patterns on
+// bit lists through an image interface and feeds modules through a
+// goroutine and channels, ~3 ms per certificate - most of a render. This
+// one keeps modules in a byte slice and takes ~0.1 ms, choosing the mask
+// by the same penalty rules. TestQRMatchesBoombuler checks that it draws
+// the same symbol as boombuler for the same mask.
+
+// qrCode is a QR symbol: size×size modules, dark = 1, row-major.
+type qrCode struct {
+	size int
+	mod  []byte // 1 = dark
+	fn   []byte // 1 = function module (not data, not masked)
+}
+
+func (q *qrCode) dark(x, y int) bool { return q.mod[y*q.size+x] != 0 }
+
+var errQRTooLong = errors.New("qr code: data too long")
+
+// error correction codewords per block and number of blocks, level M,
+// indexed by version
+var (
+	qrEccPerBlockM = [41]int{0, 10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26, 26, 26, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28}
+	qrBlocksM      = [41]int{0, 1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21, 23, 25, 26, 28, 29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49}
+)
+
+// qrRawModules is the number of data+ecc bits a version holds.
+func qrRawModules(v int) int {
+	n := (16*v+128)*v + 64
+	if v >= 2 {
+		na := v/7 + 2
+		n -= (25*na-10)*na - 55
+		if v >= 7 {
+			n -= 36
+		}
+	}
+	return n
+}
+
+func qrDataCodewords(v int) int { return qrRawModules(v)/8 - qrEccPerBlockM[v]*qrBlocksM[v] }
+
+// encodeQR encodes data in byte mode at level M with the mask of lowest
+// penalty (mask < 0) or the given mask.
+func encodeQR(data []byte, mask int) (*qrCode, error) {
+	v := 1
+	for ; v <= 40; v++ {
+		cc := 8
+		if v >= 10 {
+			cc = 16
+		}
+		if 4+cc+8*len(data) <= 8*qrDataCodewords(v) {
+			break
+		}
+	}
+	if v > 40 {
+		return nil, errQRTooLong
+	}
+	// data codewords: mode, count, bytes, terminator, padding
+	capBytes := qrDataCodewords(v)
+	cw := make([]byte, 0, qrRawModules(v)/8)
+	var acc uint32
+	nacc := 0
+	put := func(val uint32, n int) {
+		for i := n - 1; i >= 0; i-- {
+			acc = acc<<1 | (val>>uint(i))&1
+			nacc++
+			if nacc == 8 {
+				cw = append(cw, byte(acc))
+				acc, nacc = 0, 0
+			}
+		}
+	}
+	put(4, 4)
+	if v >= 10 {
+		put(uint32(len(data)), 16)
+	} else {
+		put(uint32(len(data)), 8)
+	}
+	for _, b := range data {
+		put(uint32(b), 8)
+	}
+	used := 8*len(cw) + nacc
+	put(0, min(4, 8*capBytes-used))
+	if nacc > 0 {
+		put(0, 8-nacc)
+	}
+	for pad := byte(0xEC); len(cw) < capBytes; pad ^= 0xEC ^ 0x11 {
+		cw = append(cw, pad)
+	}
+	all := qrInterleave(cw, v)
+
+	q := &qrCode{size: 4*v + 17}
+	q.mod = make([]byte, q.size*q.size)
+	q.fn = make([]byte, q.size*q.size)
+	q.drawFunctionPatterns(v)
+	q.drawCodewords(all)
+	if mask < 0 {
+		best := -1
+		for m := 0; m < 8; m++ {
+			q.applyMask(m)
+			q.drawFormat(m)
+			if p := q.penalty(); best < 0 || p < best {
+				best, mask = p, m
+			}
+			q.applyMask(m)
+		}
+	}
+	q.applyMask(mask)
+	q.drawFormat(mask)
+	return q, nil
+}
+
+// qrInterleave splits data codewords into blocks, appends each block's
+// Reed-Solomon codewords and interleaves the blocks.
+func qrInterleave(data []byte, v int) []byte {
+	nb, ecl := qrBlocksM[v], qrEccPerBlockM[v]
+	raw := qrRawModules(v) / 8
+	short := nb - raw%nb
+	shortLen := raw / nb
+	div := rsDivisor(ecl)
+	blocks := make([][]byte, nb)
+	k := 0
+	for i := range nb {
+		n := shortLen - ecl
+		if i >= short {
+			n++
+		}
+		b := make([]byte, 0, shortLen+1)
+		b = append(b, data[k:k+n]...)
+		k += n
+		ecc := rsRemainder(b, div)
+		if i < short {
+			b = append(b, 0)
+		}
+		blocks[i] = append(b, ecc...)
+	}
+	out := make([]byte, 0, raw)
+	for i := range blocks[0] {
+		for j, b := range blocks {
+			if i != shortLen-ecl || j >= short {
+				out = append(out, b[i])
+			}
+		}
+	}
+	return out
+}
+
+func gfMul(x, y byte) byte {
+	var z uint
+	for i := 7; i >= 0; i-- {
+		z = z<<1 ^ (z>>7)*0x11D
+		z ^= uint(y>>uint(i)&1) * uint(x)
+	}
+	return byte(z)
+}
+
+func rsDivisor(degree int) []byte {
+	r := make([]byte, degree)
+	r[degree-1] = 1
+	root := byte(1)
+	for range degree {
+		for j := range r {
+			r[j] = gfMul(r[j], root)
+			if j+1 < len(r) {
+				r[j] ^= r[j+1]
+			}
+		}
+		root = gfMul(root, 2)
+	}
+	return r
+}
+
+func rsRemainder(data, div []byte) []byte {
+	r := make([]byte, len(div))
+	for _, b := range data {
+		f := b ^ r[0]
+		copy(r, r[1:])
+		r[len(r)-1] = 0
+		for i := range r {
+			r[i] ^= gfMul(div[i], f)
+		}
+	}
+	return r
+}
+
+func (q *qrCode) setFn(x, y int, dark bool) {
+	i := y*q.size + x
+	q.mod[i] = 0
+	if dark {
+		q.mod[i] = 1
+	}
+	q.fn[i] = 1
+}
+
+func (q *qrCode) drawFunctionPatterns(v int) {
+	n := q.size
+	for i := range n {
+		q.setFn(6, i, i%2 == 0)
+		q.setFn(i, 6, i%2 == 0)
+	}
+	for _, c := range [3][2]int{{3, 3}, {n - 4, 3}, {3, n - 4}} {
+		for dy := -4; dy <= 4; dy++ {
+			for dx := -4; dx <= 4; dx++ {
+				x, y := c[0]+dx, c[1]+dy
+				if x >= 0 && x < n && y >= 0 && y < n {
+					d := max(iabs(dx), iabs(dy))
+					q.setFn(x, y, d != 2 && d != 4)
+				}
+			}
+		}
+	}
+	if v >= 2 {
+		na := v/7 + 2
+		step := (v*8 + na*3 + 5) / (na*4 - 4) * 2
+		pos := make([]int, na)
+		pos[0] = 6
+		for i, p := na-1, n-7; i >= 1; i, p = i-1, p-step {
+			pos[i] = p
+		}
+		for i := range na {
+			for j := range na {
+				if (i == 0 && j == 0) || (i == 0 && j == na-1) || (i == na-1 && j == 0) {
+					continue
+				}
+				for dy := -2; dy <= 2; dy++ {
+					for dx := -2; dx <= 2; dx++ {
+						q.setFn(pos[i]+dx, pos[j]+dy, max(iabs(dx), iabs(dy)) != 1)
+					}
+				}
+			}
+		}
+	}
+	q.drawFormat(0) // reserve the format areas; redrawn with the mask
+	if v >= 7 {
+		rem := v
+		for range 12 {
+			rem = rem<<1 ^ (rem>>11)*0x1F25
+		}
+		bits := v<<12 | rem
+		for i := range 18 {
+			dark := bits>>uint(i)&1 != 0
+			a, b := n-11+i%3, i/3
+			q.setFn(a, b, dark)
+			q.setFn(b, a, dark)
+		}
+	}
+}
+
+// drawFormat draws both copies of the format information (level M, mask).
+func (q *qrCode) drawFormat(mask int) {
+	data := 0<<3 | mask // level M is 00
+	rem := data
+	for range 10 {
+		rem = rem<<1 ^ (rem>>9)*0x537
+	}
+	bits := (data<<10 | rem) ^ 0x5412
+	bit := func(i int) bool { return bits>>uint(i)&1 != 0 }
+	n := q.size
+	for i := 0; i <= 5; i++ {
+		q.setFn(8, i, bit(i))
+	}
+	q.setFn(8, 7, bit(6))
+	q.setFn(8, 8, bit(7))
+	q.setFn(7, 8, bit(8))
+	for i := 9; i < 15; i++ {
+		q.setFn(14-i, 8, bit(i))
+	}
+	for i := 0; i < 8; i++ {
+		q.setFn(n-1-i, 8, bit(i))
+	}
+	for i := 8; i < 15; i++ {
+		q.setFn(8, n-15+i, bit(i))
+	}
+	q.setFn(8, n-8, true) // dark module
+}
+
+func (q *qrCode) drawCodewords(data []byte) {
+	n := q.size
+	i := 0
+	for right := n - 1; right >= 1; right -= 2 {
+		if right == 6 {
+			right = 5
+		}
+		for vert := range n {
+			for j := range 2 {
+				x := right - j
+				y := vert
+				if (right+1)&2 == 0 {
+					y = n - 1 - vert
+				}
+				k := y*n + x
+				if q.fn[k] == 0 && i < len(data)*8 {
+					q.mod[k] = data[i>>3] >> uint(7-i&7) & 1
+					i++
+				}
+			}
+		}
+	}
+}
+
+func (q *qrCode) applyMask(m int) {
+	n := q.size
+	for y := range n {
+		for x := range n {
+			var inv bool
+			switch m {
+			case 0:
+				inv = (x+y)%2 == 0
+			case 1:
+				inv = y%2 == 0
+			case 2:
+				inv = x%3 == 0
+			case 3:
+				inv = (x+y)%3 == 0
+			case 4:
+				inv = (x/3+y/2)%2 == 0
+			case 5:
+				inv = x*y%2+x*y%3 == 0
+			case 6:
+				inv = (x*y%2+x*y%3)%2 == 0
+			case 7:
+				inv = ((x+y)%2+x*y%3)%2 == 0
+			}
+			k := y*n + x
+			if inv && q.fn[k] == 0 {
+				q.mod[k] ^= 1
+			}
+		}
+	}
+}
+
+// penalty scores the symbol by the four rules of ISO/IEC 18004 7.8.3.
+func (q *qrCode) penalty() int {
+	const n1, n2, n3, n4 = 3, 3, 40, 10
+	n := q.size
+	p := 0
+	line := func(at func(i int) byte) {
+		var hist [7]int
+		color := byte(0)
+		run := 0
+		for i := range n {
+			c := at(i)
+			if c == color {
+				run++
+				if run == 5 {
+					p += n1
+				} else if run > 5 {
+					p++
+				}
+			} else {
+				qrAddHistory(run, &hist, n)
+				if color == 0 {
+					p += qrFinderLike(&hist) * n3
+				}
+				color, run = c, 1
+			}
+		}
+		if color == 1 {
+			qrAddHistory(run, &hist, n)
+			run = 0
+		}
+		run += n
+		qrAddHistory(run, &hist, n)
+		p += qrFinderLike(&hist) * n3
+	}
+	for y := range n {
+		row := q.mod[y*n : y*n+n]
+		line(func(i int) byte { return row[i] })
+	}
+	for x := range n {
+		line(func(i int) byte { return q.mod[i*n+x] })
+	}
+	dark := 0
+	for y := range n {
+		for x := range n {
+			c := q.mod[y*n+x]
+			dark += int(c)
+			if x < n-1 && y < n-1 && c == q.mod[y*n+x+1] && c == q.mod[(y+1)*n+x] && c == q.mod[(y+1)*n+x+1] {
+				p += n2
+			}
+		}
+	}
+	total := n * n
+	k := (iabs(dark*20-total*10)+total-1)/total - 1
+	return p + k*n4
+}
+
+func qrAddHistory(run int, h *[7]int, size int) {
+	if h[0] == 0 {
+		run += size // light border before the first run
+	}
+	copy(h[1:], h[:6])
+	h[0] = run
+}
+
+func qrFinderLike(h *[7]int) int {
+	n := h[1]
+	core := n > 0 && h[2] == n && h[3] == n*3 && h[4] == n && h[5] == n
+	c := 0
+	if core && h[0] >= n*4 && h[6] >= n {
+		c++
+	}
+	if core && h[6] >= n*4 && h[0] >= n {
+		c++
+	}
+	return c
+}
+
+func iabs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
