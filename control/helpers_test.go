@@ -191,26 +191,42 @@ func put(t *testing.T, p *pipeline.Pipeline, r rec) *certdv1.JobRecord {
 	return out
 }
 
-// fetch takes up to n messages from a durable consumer within a short
-// wait; only used where nothing else consumes the stream.
-func fetch(t *testing.T, p *pipeline.Pipeline, stream, durable string, n int) []jetstream.Msg {
+// fetch takes the want messages waiting on a durable consumer (double
+// acked, so they are gone from the work-queue stream) and checks that no
+// more are there. Only used where nothing else consumes the stream.
+func fetch(t *testing.T, p *pipeline.Pipeline, stream, durable string, want int) []jetstream.Msg {
 	t.Helper()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	c, err := p.JS.Consumer(ctx, stream, durable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := c.FetchNoWait(n)
+	var out []jetstream.Msg
+	if want > 0 {
+		batch, err := c.Fetch(want, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			out = append(out, m)
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			t.Fatal(err)
+		}
+	}
+	// Whatever else was published is in the stream now: a publish returns
+	// once stored.
+	info, err := c.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []jetstream.Msg
-	for m := range batch.Messages() {
-		out = append(out, m)
-		_ = m.Ack()
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-		t.Fatal(err)
+	if len(out) != want || info.NumPending != 0 || info.NumAckPending != 0 {
+		t.Fatalf("%s: %d messages fetched, %d more pending, %d unacked; want exactly %d",
+			durable, len(out), info.NumPending, info.NumAckPending, want)
 	}
 	return out
 }

@@ -103,7 +103,10 @@ func validID(id string) bool {
 // WatchJobs streams the changes of matching job records as they happen,
 // until the client goes away or the server stops. The response headers are
 // sent once the watch is live: a client that waits for them sees every
-// change made afterwards.
+// job's changes made afterwards, in order. Changes of one job that follow
+// each other quickly may arrive coalesced (job records are a KV bucket
+// keeping the latest value), but the latest state of every job always
+// arrives, and each event carries the whole record, history included.
 func (s *Service) WatchJobs(req *certdv1.WatchJobsRequest, stream grpc.ServerStreamingServer[certdv1.JobEvent]) (err error) {
 	f, err := newFilter(req.GetFilter())
 	if err != nil {

@@ -194,6 +194,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// Close stops the server at once, closing open calls and the listener: for
+// a server that will not be served, or to abort. Serve then returns.
+func (s *Server) Close() {
+	s.stop()
+	s.health.Shutdown()
+	s.gs.Stop()
+	s.lis.Close()
+}
+
 // Serve listens on addr and serves svc until ctx ends (Listen, then
 // Server.Serve).
 func Serve(ctx context.Context, addr string, svc *Service, cfg ServerConfig) error {

@@ -8,7 +8,27 @@
 // records, the intake switch, the jobs and results streams); the bridge and
 // the consumers do the rest. Service implements the RPCs; Listen and Serve
 // put it on the network with bearer-token authentication, optional TLS,
-// grpc.health.v1 and server reflection.
+// grpc.health.v1 and server reflection, and send the process's heartbeat
+// (role "control").
+//
+// Security: every call needs "authorization: Bearer <token>", compared in
+// constant time, except grpc.health.v1 (for load balancers and
+// orchestrators). Server reflection is guarded too; grpcurl sends its -H
+// headers with reflection requests, so
+//
+//	grpcurl -H "authorization: Bearer $TOKEN" localhost:9090 list
+//	grpcurl -H "authorization: Bearer $TOKEN" localhost:9090 describe certd.v1.Control
+//	grpcurl -H "authorization: Bearer $TOKEN" -d '{"filter": {"states": ["JOB_STATE_DEAD"]}, "dry_run": true}' \
+//	    localhost:9090 certd.v1.Control/Requeue
+//
+// work as expected (add -plaintext without TLS). Without a token the
+// service listens on loopback only and says so at start. Denied calls are
+// logged with the method, the peer and the reason, never the token.
+//
+// ListJobs, Requeue/Fail by filter and GetStatus's job counts read every
+// job record (one KV watch); that is fine for the records of the retention
+// period (30 days by default) at LMS volumes, and is the price of having
+// no second index to keep consistent.
 package control
 
 import (
