@@ -292,7 +292,10 @@ func (r *Renderer) generate(d *Design, f Fields, pg *page) ([]byte, error) {
 		WithDimensions(w, h).
 		WithLeftMargin(0).WithTopMargin(0).WithRightMargin(0).WithBottomMargin(0).
 		WithDisableAutoPageBreak(true).
-		WithCompression(true).
+		// gofpdf only writes frames, lines and images (already compressed
+		// formats); the text layer is compressed by writeLayer. A gofpdf
+		// compression pass costs a fresh zlib writer per document.
+		WithCompression(false).
 		WithCreator("certd", false).
 		WithAuthor(f.Org, true).
 		WithSubject(f.CourseName, true).

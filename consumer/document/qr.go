@@ -339,51 +339,29 @@ func (q *qrCode) applyMask(m int) {
 
 // penalty scores the symbol by the four rules of ISO/IEC 18004 7.8.3.
 func (q *qrCode) penalty() int {
-	const n1, n2, n3, n4 = 3, 3, 40, 10
 	n := q.size
 	p := 0
-	line := func(at func(i int) byte) {
-		var hist [7]int
-		color := byte(0)
-		run := 0
-		for i := range n {
-			c := at(i)
-			if c == color {
-				run++
-				if run == 5 {
-					p += n1
-				} else if run > 5 {
-					p++
-				}
-			} else {
-				qrAddHistory(run, &hist, n)
-				if color == 0 {
-					p += qrFinderLike(&hist) * n3
-				}
-				color, run = c, 1
-			}
-		}
-		if color == 1 {
-			qrAddHistory(run, &hist, n)
-			run = 0
-		}
-		run += n
-		qrAddHistory(run, &hist, n)
-		p += qrFinderLike(&hist) * n3
-	}
 	for y := range n {
-		row := q.mod[y*n : y*n+n]
-		line(func(i int) byte { return row[i] })
+		p += q.linePenalty(y*n, 1)
 	}
 	for x := range n {
-		line(func(i int) byte { return q.mod[i*n+x] })
+		p += q.linePenalty(x, n)
 	}
+	const n2, n4 = 3, 10
 	dark := 0
+	m := q.mod
 	for y := range n {
-		for x := range n {
-			c := q.mod[y*n+x]
+		row := m[y*n : y*n+n]
+		for _, c := range row {
 			dark += int(c)
-			if x < n-1 && y < n-1 && c == q.mod[y*n+x+1] && c == q.mod[(y+1)*n+x] && c == q.mod[(y+1)*n+x+1] {
+		}
+		if y == n-1 {
+			break
+		}
+		next := m[(y+1)*n : (y+1)*n+n]
+		for x := 0; x < n-1; x++ {
+			c := row[x]
+			if c == row[x+1] && c == next[x] && c == next[x+1] {
 				p += n2
 			}
 		}
@@ -391,6 +369,40 @@ func (q *qrCode) penalty() int {
 	total := n * n
 	k := (iabs(dark*20-total*10)+total-1)/total - 1
 	return p + k*n4
+}
+
+// linePenalty scores one row or column (modules start, start+step, ...)
+// by rules 1 (runs of five or more) and 3 (finder-like patterns).
+func (q *qrCode) linePenalty(start, step int) int {
+	const n1, n3 = 3, 40
+	n := q.size
+	p := 0
+	var hist [7]int
+	color := byte(0)
+	run := 0
+	for i, k := 0, start; i < n; i, k = i+1, k+step {
+		c := q.mod[k]
+		if c == color {
+			run++
+			if run == 5 {
+				p += n1
+			} else if run > 5 {
+				p++
+			}
+			continue
+		}
+		qrAddHistory(run, &hist, n)
+		if color == 0 {
+			p += qrFinderLike(&hist) * n3
+		}
+		color, run = c, 1
+	}
+	if color == 1 {
+		qrAddHistory(run, &hist, n)
+		run = 0
+	}
+	qrAddHistory(run+n, &hist, n)
+	return p + qrFinderLike(&hist)*n3
 }
 
 func qrAddHistory(run int, h *[7]int, size int) {

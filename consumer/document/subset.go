@@ -143,12 +143,13 @@ func (s *sfnt) metric(gid int) (adv, lsb uint16) {
 
 // composite glyph flags
 const (
-	argsAreWords  = 0x0001
-	haveScale     = 0x0008
-	moreComps     = 0x0020
-	haveXYScale   = 0x0040
-	haveTwoByTwo  = 0x0080
-	compositeMark = -1
+	argsAreWords     = 0x0001
+	haveScale        = 0x0008
+	moreComps        = 0x0020
+	haveXYScale      = 0x0040
+	haveTwoByTwo     = 0x0080
+	haveInstructions = 0x0100
+	compositeMark    = -1
 )
 
 // components returns the glyph ids a composite glyph refers to and the
@@ -212,6 +213,7 @@ func (s *sfnt) subsetFont(gids []int) ([]byte, []int) {
 	for _, gid := range order {
 		size += (len(s.glyph(gid)) + 3) &^ 3
 	}
+
 	glyf := make([]byte, 0, size)
 	loca := make([]byte, 0, 4*(len(order)+1))
 	hmtx := make([]byte, 0, 4*len(order))
@@ -219,7 +221,7 @@ func (s *sfnt) subsetFont(gids []int) ([]byte, []int) {
 		loca = binary.BigEndian.AppendUint32(loca, uint32(len(glyf)))
 		g := s.glyph(gid)
 		start := len(glyf)
-		glyf = append(glyf, g...)
+		glyf = appendGlyphNoHints(glyf, g)
 		if comps, offs := components(g); len(comps) > 0 {
 			for i, c := range comps {
 				nid, ok := newID[c]
@@ -263,6 +265,63 @@ func (s *sfnt) subsetFont(gids []int) ([]byte, []int) {
 		tables = append(tables, sfntTable{"OS/2", os2})
 	}
 	return writeSfnt(tables), order
+}
+
+// appendGlyphNoHints appends glyph data without its TrueType
+// instructions: the subset has no fpgm/prep/cvt tables for them to call,
+// and they are most of a hinted glyph's bytes. Glyph data that does not
+// parse is appended unchanged.
+func appendGlyphNoHints(dst, g []byte) []byte {
+	if len(g) < 10 {
+		return append(dst, g...)
+	}
+	nc := int(int16(binary.BigEndian.Uint16(g)))
+	if nc >= 0 {
+		p := 10 + 2*nc
+		if p+2 > len(g) {
+			return append(dst, g...)
+		}
+		il := int(binary.BigEndian.Uint16(g[p:]))
+		if p+2+il > len(g) {
+			return append(dst, g...)
+		}
+		dst = append(dst, g[:p]...)
+		dst = append(dst, 0, 0)
+		return append(dst, g[p+2+il:]...)
+	}
+	// composite: components, then instructions if the last component
+	// has WE_HAVE_INSTRUCTIONS
+	p := 10
+	last := -1
+	for p+4 <= len(g) {
+		flags := binary.BigEndian.Uint16(g[p:])
+		last = p
+		p += 4
+		if flags&argsAreWords != 0 {
+			p += 4
+		} else {
+			p += 2
+		}
+		switch {
+		case flags&haveScale != 0:
+			p += 2
+		case flags&haveXYScale != 0:
+			p += 4
+		case flags&haveTwoByTwo != 0:
+			p += 8
+		}
+		if flags&moreComps == 0 {
+			break
+		}
+	}
+	if last < 0 || p > len(g) {
+		return append(dst, g...)
+	}
+	start := len(dst)
+	dst = append(dst, g[:p]...)
+	f := binary.BigEndian.Uint16(dst[start+last:])
+	binary.BigEndian.PutUint16(dst[start+last:], f&^haveInstructions)
+	return dst
 }
 
 // sfntTable is one table of a font being written.
