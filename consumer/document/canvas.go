@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/phpdave11/gofpdf"
@@ -81,12 +82,23 @@ func (c *canvas) qr(data string, q *QR) error {
 	}
 	n := code.size
 	const quiet = 2
-	mod := q.Size / float64(n+2*quiet)
-	x0, y0 := q.X+quiet*mod, q.Y+quiet*mod
-	// PDF user space: points, y up
+	mod := q.Size / float64(n+2*quiet) * c.k // points
+	x0 := (q.X + quiet*q.Size/float64(n+2*quiet)) * c.k
+	y0 := (c.pageH-q.Y)*c.k - quiet*mod
+	// One filled path in module units: the matrix maps module (x, y) to
+	// the page with y growing downwards, so every rectangle is small
+	// integers. Rows overlap by 1% so no hairline gaps show between them.
 	b := c.content
 	b = append(b, "q\n"...)
 	b = appendColor(b, q.col, "rg")
+	b = appendNum(b, mod)
+	b = append(b, " 0 0 "...)
+	b = appendNum(b, -mod)
+	b = append(b, ' ')
+	b = appendNum(b, x0)
+	b = append(b, ' ')
+	b = appendNum(b, y0)
+	b = append(b, " cm\n"...)
 	for yy := 0; yy < n; yy++ {
 		for xx := 0; xx < n; {
 			if !code.dark(xx, yy) {
@@ -97,16 +109,12 @@ func (c *canvas) qr(data string, q *QR) error {
 			for xx < n && code.dark(xx, yy) {
 				xx++
 			}
-			px := (x0 + float64(start)*mod) * c.k
-			py := (c.pageH - (y0 + float64(yy+1)*mod)) * c.k
-			b = appendNum(b, px)
+			b = strconv.AppendInt(b, int64(start), 10)
 			b = append(b, ' ')
-			b = appendNum(b, py)
+			b = strconv.AppendInt(b, int64(yy), 10)
 			b = append(b, ' ')
-			b = appendNum(b, float64(xx-start)*mod*c.k)
-			b = append(b, ' ')
-			b = appendNum(b, mod*c.k+0.01) // tiny overlap: no hairline gaps between rows
-			b = append(b, " re\n"...)
+			b = strconv.AppendInt(b, int64(xx-start), 10)
+			b = append(b, " 1.01 re\n"...)
 		}
 	}
 	b = append(b, "f Q\n"...)

@@ -145,10 +145,25 @@ func appendUTF16Hex(b []byte, text []rune) []byte {
 
 // appendNum writes a number with at most 3 decimals, PDF style.
 func appendNum(b []byte, v float64) []byte {
-	if math.Abs(v-math.Round(v)) < 1e-4 {
-		return strconv.AppendInt(b, int64(math.Round(v)), 10)
+	m := math.Round(v * 1000)
+	if math.IsNaN(m) || math.Abs(m) > 1e15 {
+		return append(b, '0')
 	}
-	return strconv.AppendFloat(b, math.Round(v*1000)/1000, 'f', -1, 64)
+	i := int64(m)
+	if i < 0 {
+		b = append(b, '-')
+		i = -i
+	}
+	b = strconv.AppendInt(b, i/1000, 10)
+	if f := i % 1000; f != 0 {
+		d := [4]byte{'.', byte('0' + f/100), byte('0' + f/10%10), byte('0' + f%10)}
+		n := 4
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return b
 }
 
 // rgb is a colour with 0..255 components.

@@ -134,13 +134,25 @@ func (w *objWriter) begin() {
 func (w *objWriter) end() { w.buf.WriteString("\nendobj\n") }
 
 // stream writes a compressed stream object; dict is its dictionary's
-// entries without /Length and /Filter.
-func (w *objWriter) stream(dict string, data []byte) {
-	w.tmp.Reset()
-	deflate(&w.tmp, data)
+// entries without /Length and /Filter. Streams that repeat between
+// documents (cache) are compressed once per process.
+func (w *objWriter) stream(dict string, data []byte, cache bool) {
+	z, ok := []byte(nil), false
+	if cache {
+		z, ok = deflated.get(string(data))
+	}
+	if !ok {
+		w.tmp.Reset()
+		deflate(&w.tmp, data)
+		z = w.tmp.Bytes()
+		if cache {
+			z = bytes.Clone(z)
+			deflated.put(string(data), z)
+		}
+	}
 	w.begin()
-	fmt.Fprintf(&w.buf, "<<%s /Filter /FlateDecode /Length %d>>\nstream\n", dict, w.tmp.Len())
-	w.buf.Write(w.tmp.Bytes())
+	fmt.Fprintf(&w.buf, "<<%s /Filter /FlateDecode /Length %d>>\nstream\n", dict, len(z))
+	w.buf.Write(z)
 	w.buf.WriteString("\nendstream")
 	w.end()
 }
@@ -159,7 +171,7 @@ func writeLayer(w *objWriter, df *docFonts, content []byte, pageW, pageH float64
 	}
 	res.WriteString(">> >>")
 	dict := " /Type /XObject /Subtype /Form /BBox [0 0 " + string(appendNum(nil, pageW)) + " " + string(appendNum(nil, pageH)) + "]" + res.String()
-	w.stream(dict, content)
+	w.stream(dict, content, false)
 	for i, d := range df.order {
 		writeFont(w, d, fontNum+5*i)
 	}
@@ -204,8 +216,8 @@ func writeFont(w *objWriter, d *docFont, n int) {
 		m.ascent, m.descent, m.capHeight, ref(n+3))
 	w.end()
 
-	w.stream(" /Length1 "+strconv.Itoa(len(d.file)), d.file)
-	w.stream("", toUnicode(d))
+	w.stream(" /Length1 "+strconv.Itoa(len(d.file)), d.file, true)
+	w.stream("", toUnicode(d), true)
 }
 
 // subsetTag is the six-letter subset prefix of a font name (PDF 9.6.4),

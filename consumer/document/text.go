@@ -253,7 +253,8 @@ type textLine struct {
 	width float64 // em
 }
 
-// textBlock is a laid-out text field: lines at a chosen point size.
+// textBlock is a laid-out text field: lines at a chosen point size. It is
+// immutable once layout returns it (blocks are cached and shared).
 type textBlock struct {
 	lines []textLine
 	size  float64 // points
@@ -296,6 +297,18 @@ func (l *fontLib) layout(text string, weight fonts.Weight, fit Fit) (*textBlock,
 	if len(runes) > maxTextRunes {
 		return nil, fmt.Errorf("%w: %d characters (limit %d)", ErrTextTooLong, len(runes), maxTextRunes)
 	}
+	key := layoutKey{text: text, weight: int(weight), fit: fit}
+	if b, ok := layouts.get(key); ok {
+		return b, nil
+	}
+	b, err := l.layoutRunes(runes, weight, fit)
+	if err == nil {
+		layouts.put(key, b)
+	}
+	return b, err
+}
+
+func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*textBlock, error) {
 	chain := l.chains[weight]
 	if err := checkCoverage(runes, chain); err != nil {
 		return nil, err
