@@ -29,9 +29,9 @@ import (
 
 // ServerConfig says how the control service is put on the network.
 type ServerConfig struct {
-	// Token is the bearer token every call must carry as
-	// "authorization: Bearer <token>" (health checks excepted; reflection
-	// needs it too: grpcurl's -H header is sent with reflection requests).
+	// Token is the bearer token every certd.v1.Control call must carry as
+	// "authorization: Bearer <token>". Health checks and server reflection
+	// (which only describes the public API) are open.
 	// Without a token the service refuses to listen on anything but a
 	// loopback address, and every local caller is trusted.
 	Token string
@@ -296,8 +296,21 @@ func (c *ctxStream) Context() context.Context { return c.ctx }
 
 func isControl(method string) bool { return strings.HasPrefix(method, "/"+servedName+"/") }
 
-// authenticator checks the bearer token of every call except health
-// checks. want is the SHA-256 of the token (nil: no token, all allowed);
+// open reports whether a method needs no token: health checks (for load
+// balancers and orchestrators) and server reflection, which only describes
+// the public API, so that "grpcurl host:port list" and "describe" work
+// without credentials (and grpcurl can find the health service).
+func open(method string) bool {
+	for _, p := range []string{"/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"} {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticator checks the bearer token of every call except the open
+// ones (health, reflection). want is the SHA-256 of the token (nil: no token, all allowed);
 // comparing fixed-size digests in constant time leaks neither the token
 // nor its length.
 type authenticator struct {
@@ -320,7 +333,7 @@ func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 }
 
 func (a *authenticator) check(ctx context.Context, method string) error {
-	if a.want == nil || strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+	if a.want == nil || open(method) {
 		return nil
 	}
 	reason := ""

@@ -11,19 +11,21 @@
 // grpc.health.v1 and server reflection, and send the process's heartbeat
 // (role "control").
 //
-// Security: every call needs "authorization: Bearer <token>", compared in
-// constant time, except grpc.health.v1 (for load balancers and
-// orchestrators). Server reflection is guarded too; grpcurl sends its -H
-// headers with reflection requests, so
+// Security: every certd.v1.Control call needs "authorization: Bearer
+// <token>", compared in constant time. Open without a token are
+// grpc.health.v1 (for load balancers and orchestrators) and server
+// reflection, which only describes the public API, so that
 //
-//	grpcurl -H "authorization: Bearer $TOKEN" localhost:9090 list
-//	grpcurl -H "authorization: Bearer $TOKEN" localhost:9090 describe certd.v1.Control
-//	grpcurl -H "authorization: Bearer $TOKEN" -d '{"filter": {"states": ["JOB_STATE_DEAD"]}, "dry_run": true}' \
+//	grpcurl -plaintext localhost:9090 list
+//	grpcurl -plaintext localhost:9090 describe certd.v1.Control
+//	grpcurl -plaintext localhost:9090 grpc.health.v1.Health/Check
+//	grpcurl -plaintext -H "authorization: Bearer $TOKEN" \
+//	    -d '{"filter": {"states": ["JOB_STATE_DEAD"]}, "dry_run": true}' \
 //	    localhost:9090 certd.v1.Control/Requeue
 //
-// work as expected (add -plaintext without TLS). Without a token the
-// service listens on loopback only and says so at start. Denied calls are
-// logged with the method, the peer and the reason, never the token.
+// work as expected (drop -plaintext with TLS). Without a token the service
+// listens on loopback only and says so at start. Denied calls are logged
+// with the method, the peer and the reason, never the token.
 //
 // ListJobs, Requeue/Fail by filter and GetStatus's job counts read every
 // job record (one KV watch); that is fine for the records of the retention
@@ -36,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -76,7 +79,14 @@ type Option func(*Service)
 // WithXQueue lets GetStatus report whether xqueue is reachable and how long
 // its queue is. Without it (or with nil) xqueue is reported as not
 // configured.
-func WithXQueue(q QueueLengther) Option { return func(s *Service) { s.xq = q } }
+func WithXQueue(q QueueLengther) Option {
+	return func(s *Service) {
+		if v := reflect.ValueOf(q); q != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+			q = nil // a nil *xqueue.Client means not configured too
+		}
+		s.xq = q
+	}
+}
 
 // WithXqueueURL is the xqueue address shown in GetStatus. It is display
 // only; pass it without credentials.
