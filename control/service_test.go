@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -530,5 +531,32 @@ func TestWatchJobs(t *testing.T) {
 	e.stop()
 	if _, err := stream.Recv(); err == nil {
 		t.Error("stream still open after the server stopped")
+	}
+}
+
+// TestSubmitWithRequestIDIsIdempotent: a client that retries a Submit with
+// the same request_id gets the same job, not a second certificate.
+func TestSubmitWithRequestIDIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	ctx := authed(t)
+	req := &certdv1.SubmitRequest{Username: "jdoe", CourseId: "course-v1:a+b+c", Name: "Jane", RequestId: "order-4711"}
+	first, err := e.client.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.client.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Id != first.Id || again.Job.DownloadUuid != first.Job.DownloadUuid {
+		t.Errorf("retry made job %s, first was %s", again.Id, first.Id)
+	}
+	if n, err := e.p.JobsPending(ctx); err != nil || n != 1 {
+		t.Errorf("%d jobs published for one request id (%v)", n, err)
+	}
+	other := proto.Clone(req).(*certdv1.SubmitRequest)
+	other.Name = "Someone Else"
+	if _, err := e.client.Submit(ctx, other); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("request id reused for another request: %v, want AlreadyExists", err)
 	}
 }

@@ -36,6 +36,7 @@ func (s *Service) GetStatus(ctx context.Context, _ *certdv1.GetStatusRequest) (_
 		return nil, s.grpcError("status", err)
 	}
 	resp.IntakePaused = in.Paused
+	resp.Intake = in
 
 	for _, a := range pipeline.Actions {
 		name := pipeline.ConsumerName(a)

@@ -1,10 +1,16 @@
 package control
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -68,8 +74,16 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		}
 	}
 
+	id := "sub-" + pipeline.NewUUID()
+	if rid := req.GetRequestId(); rid != "" {
+		if len(rid) > 200 {
+			return nil, invalid("request_id is %d characters long; the limit is 200", len(rid))
+		}
+		sum := sha256.Sum256([]byte(rid))
+		id = "sub-" + hex.EncodeToString(sum[:16])
+	}
 	rec := &certdv1.JobRecord{
-		Id:           "sub-" + pipeline.NewUUID(),
+		Id:           id,
 		Source:       certdv1.Source_SOURCE_SUBMIT,
 		Action:       action,
 		State:        certdv1.JobState_JOB_STATE_ACCEPTED,
@@ -81,8 +95,17 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		CallbackUrl:  cb,
 	}
 	s.p.Records.Transition(rec, certdv1.JobState_JOB_STATE_ACCEPTED, "submitted through the control service", s.worker.Id, s.worker.Region)
-	if _, _, err := s.p.Records.Create(ctx, rec); err != nil {
+	created, existing, err := s.p.Records.Create(ctx, rec)
+	if err != nil {
 		return nil, s.grpcError("submit", err)
+	}
+	if !created {
+		// A retry of a Submit with the same request_id: the job exists.
+		if !bytes.Equal(existing.Request, raw) || existing.CallbackUrl != cb {
+			return nil, status.Errorf(codes.AlreadyExists, "request_id was used for a different request (job %s)", existing.Id)
+		}
+		s.log.Info("submit retried; returning the existing job", "job", existing.Id)
+		return &certdv1.SubmitResponse{Id: existing.Id, Job: existing}, nil
 	}
 	if err := s.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
 		// The record stays ACCEPTED: Requeue publishes it once it counts as

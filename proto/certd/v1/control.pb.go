@@ -320,6 +320,7 @@ type GetStatusResponse struct {
 	JobsByState    map[string]int64       `protobuf:"bytes,5,rep,name=jobs_by_state,json=jobsByState,proto3" json:"jobs_by_state,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	Workers        []*Worker              `protobuf:"bytes,6,rep,name=workers,proto3" json:"workers,omitempty"`
 	At             *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	Intake         *IntakeStatus          `protobuf:"bytes,8,opt,name=intake,proto3" json:"intake,omitempty"` // the intake switch with its reason and time
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -399,6 +400,13 @@ func (x *GetStatusResponse) GetWorkers() []*Worker {
 func (x *GetStatusResponse) GetAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.At
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetIntake() *IntakeStatus {
+	if x != nil {
+		return x.Intake
 	}
 	return nil
 }
@@ -1066,8 +1074,12 @@ type SubmitRequest struct {
 	DeleteVerifyUuid   string                 `protobuf:"bytes,11,opt,name=delete_verify_uuid,json=deleteVerifyUuid,proto3" json:"delete_verify_uuid,omitempty"`
 	CallbackUrl        string                 `protobuf:"bytes,12,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
 	ExampleCertificate bool                   `protobuf:"varint,13,opt,name=example_certificate,json=exampleCertificate,proto3" json:"example_certificate,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// request_id, if set, makes Submit idempotent: a Submit with a request_id
+	// seen before returns the job it made then instead of making another, so
+	// a client may retry safely. At most 200 characters.
+	RequestId     string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
@@ -1189,6 +1201,13 @@ func (x *SubmitRequest) GetExampleCertificate() bool {
 		return x.ExampleCertificate
 	}
 	return false
+}
+
+func (x *SubmitRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type SubmitResponse struct {
@@ -1383,7 +1402,7 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\apending\x18\x03 \x01(\x04R\apending\x12\x1b\n" +
 	"\tin_flight\x18\x04 \x01(\x04R\binFlight\x12 \n" +
 	"\vredelivered\x18\x05 \x01(\x04R\vredelivered\x12#\n" +
-	"\rwaiting_pulls\x18\x06 \x01(\x04R\fwaitingPulls\"\xad\x03\n" +
+	"\rwaiting_pulls\x18\x06 \x01(\x04R\fwaitingPulls\"\xdd\x03\n" +
 	"\x11GetStatusResponse\x12.\n" +
 	"\x06xqueue\x18\x01 \x01(\v2\x16.certd.v1.XqueueStatusR\x06xqueue\x12#\n" +
 	"\rintake_paused\x18\x02 \x01(\bR\fintakePaused\x120\n" +
@@ -1391,7 +1410,8 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\x0fresults_waiting\x18\x04 \x01(\x04R\x0eresultsWaiting\x12P\n" +
 	"\rjobs_by_state\x18\x05 \x03(\v2,.certd.v1.GetStatusResponse.JobsByStateEntryR\vjobsByState\x12*\n" +
 	"\aworkers\x18\x06 \x03(\v2\x10.certd.v1.WorkerR\aworkers\x12*\n" +
-	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a>\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12.\n" +
+	"\x06intake\x18\b \x01(\v2\x16.certd.v1.IntakeStatusR\x06intake\x1a>\n" +
 	"\x10JobsByStateEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"z\n" +
@@ -1434,7 +1454,7 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\fIntakeStatus\x12\x16\n" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
-	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xd7\x03\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xf6\x03\n" +
 	"\rSubmitRequest\x12(\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x10.certd.v1.ActionR\x06action\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1b\n" +
@@ -1451,7 +1471,9 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	" \x01(\tR\x12deleteDownloadUuid\x12,\n" +
 	"\x12delete_verify_uuid\x18\v \x01(\tR\x10deleteVerifyUuid\x12!\n" +
 	"\fcallback_url\x18\f \x01(\tR\vcallbackUrl\x12/\n" +
-	"\x13example_certificate\x18\r \x01(\bR\x12exampleCertificate\"G\n" +
+	"\x13example_certificate\x18\r \x01(\bR\x12exampleCertificate\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x0e \x01(\tR\trequestId\"G\n" +
 	"\x0eSubmitResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x03job\x18\x02 \x01(\v2\x13.certd.v1.JobRecordR\x03job\"?\n" +
@@ -1528,43 +1550,44 @@ var file_certd_v1_control_proto_depIdxs = []int32{
 	21, // 8: certd.v1.GetStatusResponse.jobs_by_state:type_name -> certd.v1.GetStatusResponse.JobsByStateEntry
 	26, // 9: certd.v1.GetStatusResponse.workers:type_name -> certd.v1.Worker
 	24, // 10: certd.v1.GetStatusResponse.at:type_name -> google.protobuf.Timestamp
-	0,  // 11: certd.v1.ListJobsRequest.filter:type_name -> certd.v1.JobFilter
-	27, // 12: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
-	27, // 13: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
-	0,  // 14: certd.v1.RequeueRequest.filter:type_name -> certd.v1.JobFilter
-	10, // 15: certd.v1.RequeueResponse.skipped:type_name -> certd.v1.Skipped
-	0,  // 16: certd.v1.FailRequest.filter:type_name -> certd.v1.JobFilter
-	10, // 17: certd.v1.FailResponse.skipped:type_name -> certd.v1.Skipped
-	24, // 18: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
-	23, // 19: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
-	27, // 20: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
-	0,  // 21: certd.v1.WatchJobsRequest.filter:type_name -> certd.v1.JobFilter
-	22, // 22: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
-	24, // 23: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
-	27, // 24: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
-	1,  // 25: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
-	5,  // 26: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
-	7,  // 27: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
-	9,  // 28: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
-	12, // 29: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
-	14, // 30: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
-	15, // 31: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
-	17, // 32: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
-	19, // 33: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
-	4,  // 34: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
-	6,  // 35: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
-	8,  // 36: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
-	11, // 37: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
-	13, // 38: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
-	16, // 39: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
-	16, // 40: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
-	18, // 41: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
-	20, // 42: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	16, // 11: certd.v1.GetStatusResponse.intake:type_name -> certd.v1.IntakeStatus
+	0,  // 12: certd.v1.ListJobsRequest.filter:type_name -> certd.v1.JobFilter
+	27, // 13: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
+	27, // 14: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
+	0,  // 15: certd.v1.RequeueRequest.filter:type_name -> certd.v1.JobFilter
+	10, // 16: certd.v1.RequeueResponse.skipped:type_name -> certd.v1.Skipped
+	0,  // 17: certd.v1.FailRequest.filter:type_name -> certd.v1.JobFilter
+	10, // 18: certd.v1.FailResponse.skipped:type_name -> certd.v1.Skipped
+	24, // 19: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
+	23, // 20: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
+	27, // 21: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
+	0,  // 22: certd.v1.WatchJobsRequest.filter:type_name -> certd.v1.JobFilter
+	22, // 23: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
+	24, // 24: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
+	27, // 25: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
+	1,  // 26: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
+	5,  // 27: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
+	7,  // 28: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
+	9,  // 29: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
+	12, // 30: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
+	14, // 31: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
+	15, // 32: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
+	17, // 33: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
+	19, // 34: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
+	4,  // 35: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
+	6,  // 36: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
+	8,  // 37: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
+	11, // 38: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
+	13, // 39: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
+	16, // 40: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
+	16, // 41: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
+	18, // 42: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
+	20, // 43: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_certd_v1_control_proto_init() }
