@@ -147,10 +147,9 @@ func (f *flow) runConsumer(t *testing.T) {
 		Store: f.store, Renderer: sharedRenderer(t), Catalog: catalog,
 		DownloadURL: downloadBase, VerifyURL: "https://verify.example.test", Logger: f.log,
 	})
-	// Four workers: the consumer takes a worker slot per action before a
-	// message arrives, so fewer slots than actions + 1 can leave the
-	// create loop without one (reported to the lead).
-	c := consumer.New(f.p, h, consumer.WithLogger(f.log), consumer.WithWorkers(4),
+	// One worker is enough for every action (a slot is taken only once a
+	// message has arrived).
+	c := consumer.New(f.p, h, consumer.WithLogger(f.log), consumer.WithWorkers(1),
 		consumer.WithMaxAttempts(2), consumer.WithRetryDelay(20*time.Millisecond))
 	run(t, c.Run)
 }
