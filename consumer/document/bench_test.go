@@ -71,7 +71,7 @@ func benchRender(b *testing.B, name func(i int) string, cold bool) {
 		f.VerifyURL = "https://certificates.example.org/cert/" + f.CertificateID
 		if cold {
 			layouts.clear()
-			deflated.clear()
+			subsets.clear()
 		}
 		if _, err := r.Render("", f); err != nil {
 			b.Fatalf("%q: %v", f.Name, err)

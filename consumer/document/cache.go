@@ -64,10 +64,12 @@ type layoutKey struct {
 // Blocks are immutable once built.
 var layouts = newGenCache(512, func(layoutKey, *textBlock) int { return 1 })
 
-// deflated caches compressed font files and ToUnicode maps by content:
-// the subsets of fonts used only by a design's fixed texts are the same
-// for every certificate of that design.
-var deflated = newGenCache(4<<20, func(k string, v []byte) int { return len(k) + len(v) })
+// subsets caches font subsets by font and glyphs (with their
+// characters): the fonts used only by a design's fixed texts, and often
+// the others, cut the same subset for every certificate of a course.
+var subsets = newGenCache(4<<20, func(k string, v *fontSubset) int {
+	return len(k) + len(v.file) + len(v.zfile) + len(v.zToUni) + 16*len(v.order)
+})
 
 // clear empties the cache.
 func (c *genCache[K, V]) clear() {

@@ -3,6 +3,7 @@ package document
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -30,16 +31,24 @@ import (
 // formName is the resource name of the text layer on the page.
 const formName = "/Xcd"
 
-// docFont is one bundled font as used by one document: the glyphs drawn
-// with it, renumbered into the document's subset.
-type docFont struct {
+// fontSubset is one bundled font cut down to a set of glyphs, with
+// everything the PDF needs from it, compressed. Subsets are cached per
+// process by font and glyphs (see subsets) and never modified.
+type fontSubset struct {
 	e      *fontEntry
-	res    string              // resource name inside the form, e.g. "C0"
 	newID  map[font.GID]uint16 // original glyph id -> subset glyph id
 	codes  map[font.GID]rune   // text of glyphs that stand for one character
 	widths []float64           // advance per subset glyph, thousandths of an em (as written to /W)
 	order  []int               // original glyph id per subset glyph id
 	file   []byte              // TrueType subset
+	zfile  []byte              // file, zlib-compressed
+	zToUni []byte              // ToUnicode CMap, zlib-compressed
+}
+
+// docFont is a font subset as used by one document.
+type docFont struct {
+	*fontSubset
+	res string // resource name inside the form, e.g. "C0"
 }
 
 // docFonts is the set of fonts one document uses, in order of first use.
@@ -48,50 +57,84 @@ type docFonts struct {
 	by    map[*fontEntry]*docFont
 }
 
-// collectFonts gathers the glyphs every text uses and cuts one subset per
-// font.
+// collectFonts gathers the glyphs every text uses and finds or cuts one
+// subset per font.
 func collectFonts(texts []placedText) *docFonts {
-	df := &docFonts{by: map[*fontEntry]*docFont{}}
-	used := map[*docFont][]int{}
+	type use struct {
+		e     *fontEntry
+		gids  []int
+		codes map[font.GID]rune
+	}
+	var uses []*use
+	byFont := map[*fontEntry]*use{}
 	for _, t := range texts {
 		for li := range t.block.lines {
 			for ri := range t.block.lines[li].runs {
 				run := &t.block.lines[li].runs[ri]
-				d := df.by[run.font]
-				if d == nil {
-					d = &docFont{e: run.font, res: "C" + strconv.Itoa(len(df.order)),
-						newID: map[font.GID]uint16{}, codes: map[font.GID]rune{}}
-					df.by[run.font] = d
-					df.order = append(df.order, d)
+				u := byFont[run.font]
+				if u == nil {
+					u = &use{e: run.font, codes: map[font.GID]rune{}}
+					byFont[run.font] = u
+					uses = append(uses, u)
 				}
 				for _, g := range run.glyphs {
-					if _, ok := d.newID[g.gid]; !ok {
-						d.newID[g.gid] = 0
-						used[d] = append(used[d], int(g.gid))
+					code, ok := u.codes[g.gid]
+					if !ok {
+						u.gids = append(u.gids, int(g.gid))
 					}
-					if g.code > 0 {
-						if _, ok := d.codes[g.gid]; !ok {
-							d.codes[g.gid] = g.code
-						}
+					if code <= 0 {
+						u.codes[g.gid] = g.code // first character wins; -1 = shaped
 					}
 				}
 			}
 		}
 	}
-	for _, d := range df.order {
-		gids := used[d]
-		slices.Sort(gids)
-		d.file, d.order = d.e.sf.subsetFont(gids)
-		d.widths = make([]float64, len(d.order))
-		for nid, gid := range d.order {
-			adv, _ := d.e.sf.metric(gid)
-			d.widths[nid] = roundMilli(float64(adv) * 1000 / d.e.upem)
-			if _, ok := d.newID[font.GID(gid)]; ok {
-				d.newID[font.GID(gid)] = uint16(nid)
-			}
+	df := &docFonts{by: make(map[*fontEntry]*docFont, len(uses))}
+	var key []byte
+	for _, u := range uses {
+		slices.Sort(u.gids)
+		key = binary.BigEndian.AppendUint16(key[:0], uint16(u.e.idx))
+		for _, g := range u.gids {
+			key = binary.BigEndian.AppendUint16(key, uint16(g))
+			key = binary.BigEndian.AppendUint32(key, uint32(u.codes[font.GID(g)]))
 		}
+		sub, ok := subsets.get(string(key))
+		if !ok {
+			sub = newFontSubset(u.e, u.gids, u.codes)
+			subsets.put(string(key), sub)
+		}
+		d := &docFont{fontSubset: sub, res: "C" + strconv.Itoa(len(df.order))}
+		df.by[u.e] = d
+		df.order = append(df.order, d)
 	}
 	return df
+}
+
+// newFontSubset cuts font e down to gids (sorted) and compresses what the
+// PDF needs.
+func newFontSubset(e *fontEntry, gids []int, codes map[font.GID]rune) *fontSubset {
+	s := &fontSubset{e: e, newID: make(map[font.GID]uint16, len(gids)), codes: map[font.GID]rune{}}
+	for g, c := range codes {
+		if c > 0 {
+			s.codes[g] = c
+		}
+	}
+	s.file, s.order = e.sf.subsetFont(gids)
+	s.widths = make([]float64, len(s.order))
+	for nid, gid := range s.order {
+		adv, _ := e.sf.metric(gid)
+		s.widths[nid] = roundMilli(float64(adv) * 1000 / e.upem)
+		if _, ok := codes[font.GID(gid)]; ok {
+			s.newID[font.GID(gid)] = uint16(nid)
+		}
+	}
+	var b bytes.Buffer
+	deflate(&b, s.file)
+	s.zfile = bytes.Clone(b.Bytes())
+	b.Reset()
+	deflate(&b, toUnicode(s))
+	s.zToUni = bytes.Clone(b.Bytes())
+	return s
 }
 
 func roundMilli(v float64) float64 {
@@ -133,23 +176,16 @@ func (w *objWriter) begin() {
 
 func (w *objWriter) end() { w.buf.WriteString("\nendobj\n") }
 
-// stream writes a compressed stream object; dict is its dictionary's
-// entries without /Length and /Filter. Streams that repeat between
-// documents (cache) are compressed once per process.
-func (w *objWriter) stream(dict string, data []byte, cache bool) {
-	z, ok := []byte(nil), false
-	if cache {
-		z, ok = deflated.get(string(data))
-	}
-	if !ok {
-		w.tmp.Reset()
-		deflate(&w.tmp, data)
-		z = w.tmp.Bytes()
-		if cache {
-			z = bytes.Clone(z)
-			deflated.put(string(data), z)
-		}
-	}
+// stream compresses data and writes it as a stream object; dict is its
+// dictionary's entries without /Length and /Filter.
+func (w *objWriter) stream(dict string, data []byte) {
+	w.tmp.Reset()
+	deflate(&w.tmp, data)
+	w.zstream(dict, w.tmp.Bytes())
+}
+
+// zstream writes zlib-compressed data as a stream object.
+func (w *objWriter) zstream(dict string, z []byte) {
 	w.begin()
 	fmt.Fprintf(&w.buf, "<<%s /Filter /FlateDecode /Length %d>>\nstream\n", dict, len(z))
 	w.buf.Write(z)
@@ -171,7 +207,7 @@ func writeLayer(w *objWriter, df *docFonts, content []byte, pageW, pageH float64
 	}
 	res.WriteString(">> >>")
 	dict := " /Type /XObject /Subtype /Form /BBox [0 0 " + string(appendNum(nil, pageW)) + " " + string(appendNum(nil, pageH)) + "]" + res.String()
-	w.stream(dict, content, false)
+	w.stream(dict, content)
 	for i, d := range df.order {
 		writeFont(w, d, fontNum+5*i)
 	}
@@ -216,8 +252,8 @@ func writeFont(w *objWriter, d *docFont, n int) {
 		m.ascent, m.descent, m.capHeight, ref(n+3))
 	w.end()
 
-	w.stream(" /Length1 "+strconv.Itoa(len(d.file)), d.file, true)
-	w.stream("", toUnicode(d), true)
+	w.zstream(" /Length1 "+strconv.Itoa(len(d.file)), d.zfile)
+	w.zstream("", d.zToUni)
 }
 
 // subsetTag is the six-letter subset prefix of a font name (PDF 9.6.4),
@@ -247,7 +283,7 @@ func appendHex4(b []byte, u uint16) []byte {
 // toUnicode builds the CMap mapping subset glyph ids to the characters
 // they stand for. Glyphs made by shaping have no entry: their runs carry
 // an ActualText span instead.
-func toUnicode(d *docFont) []byte {
+func toUnicode(d *fontSubset) []byte {
 	type pair struct {
 		nid  uint16
 		code rune

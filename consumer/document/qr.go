@@ -2,6 +2,8 @@ package document
 
 import (
 	"errors"
+	"slices"
+	"sync"
 )
 
 // A QR code encoder (ISO/IEC 18004) for one case: byte mode, error
@@ -97,25 +99,80 @@ func encodeQR(data []byte, mask int) (*qrCode, error) {
 	}
 	all := qrInterleave(cw, v)
 
-	q := &qrCode{size: 4*v + 17}
-	q.mod = make([]byte, q.size*q.size)
-	q.fn = make([]byte, q.size*q.size)
-	q.drawFunctionPatterns(v)
-	q.drawCodewords(all)
+	t := qrTemplateFor(v)
+	q := &qrCode{size: t.size, mod: slices.Clone(t.mod), fn: t.fn}
+	for i, k := range t.dataPos {
+		if i >= len(all)*8 {
+			break
+		}
+		q.mod[k] = all[i>>3] >> uint(7-i&7) & 1
+	}
 	if mask < 0 {
+		// score the eight masked symbols on a scratch copy
+		try := &qrCode{size: q.size, mod: make([]byte, len(q.mod)), fn: q.fn}
+		tr := make([]byte, len(q.mod))
 		best := -1
 		for m := 0; m < 8; m++ {
-			q.applyMask(m)
-			q.drawFormat(m)
-			if p := q.penalty(); best < 0 || p < best {
+			for i, p := range t.masks[m] {
+				try.mod[i] = q.mod[i] ^ p
+			}
+			try.drawFormat(m)
+			if p := try.penaltyT(tr); best < 0 || p < best {
 				best, mask = p, m
 			}
-			q.applyMask(m)
 		}
 	}
-	q.applyMask(mask)
+	for i, p := range t.masks[mask] {
+		q.mod[i] ^= p
+	}
 	q.drawFormat(mask)
 	return q, nil
+}
+
+// qrTemplate is what depends only on the version: function patterns,
+// the order of data modules and the eight mask patterns (on data modules).
+type qrTemplate struct {
+	size    int
+	mod, fn []byte
+	dataPos []int32
+	masks   [8][]byte
+}
+
+var qrTemplates sync.Map // version -> *qrTemplate
+
+func qrTemplateFor(v int) *qrTemplate {
+	if t, ok := qrTemplates.Load(v); ok {
+		return t.(*qrTemplate)
+	}
+	q := &qrCode{size: 4*v + 17}
+	n := q.size
+	q.mod = make([]byte, n*n)
+	q.fn = make([]byte, n*n)
+	q.drawFunctionPatterns(v)
+	t := &qrTemplate{size: n, mod: q.mod, fn: q.fn}
+	for right := n - 1; right >= 1; right -= 2 {
+		if right == 6 {
+			right = 5
+		}
+		for vert := range n {
+			for j := range 2 {
+				x, y := right-j, vert
+				if (right+1)&2 == 0 {
+					y = n - 1 - vert
+				}
+				if k := y*n + x; q.fn[k] == 0 {
+					t.dataPos = append(t.dataPos, int32(k))
+				}
+			}
+		}
+	}
+	for m := range 8 {
+		z := &qrCode{size: n, mod: make([]byte, n*n), fn: q.fn}
+		z.applyMask(m)
+		t.masks[m] = z.mod
+	}
+	qrTemplates.Store(v, t)
+	return t
 }
 
 // qrInterleave splits data codewords into blocks, appends each block's
@@ -200,6 +257,13 @@ func (q *qrCode) setFn(x, y int, dark bool) {
 	q.fn[i] = 1
 }
 
+func (q *qrCode) setMod(x, y int, dark bool) {
+	q.mod[y*q.size+x] = 0
+	if dark {
+		q.mod[y*q.size+x] = 1
+	}
+}
+
 func (q *qrCode) drawFunctionPatterns(v int) {
 	n := q.size
 	for i := range n {
@@ -239,6 +303,9 @@ func (q *qrCode) drawFunctionPatterns(v int) {
 		}
 	}
 	q.drawFormat(0) // reserve the format areas; redrawn with the mask
+	for _, k := range qrFormatModules(n) {
+		q.fn[k] = 1
+	}
 	if v >= 7 {
 		rem := v
 		for range 12 {
@@ -254,7 +321,9 @@ func (q *qrCode) drawFunctionPatterns(v int) {
 	}
 }
 
-// drawFormat draws both copies of the format information (level M, mask).
+// drawFormat draws both copies of the format information (level M, mask)
+// into the modules reserved for it (drawFunctionPatterns reserves them).
+// It never writes fn, which is shared between symbols of one version.
 func (q *qrCode) drawFormat(mask int) {
 	data := 0<<3 | mask // level M is 00
 	rem := data
@@ -265,45 +334,37 @@ func (q *qrCode) drawFormat(mask int) {
 	bit := func(i int) bool { return bits>>uint(i)&1 != 0 }
 	n := q.size
 	for i := 0; i <= 5; i++ {
-		q.setFn(8, i, bit(i))
+		q.setMod(8, i, bit(i))
 	}
-	q.setFn(8, 7, bit(6))
-	q.setFn(8, 8, bit(7))
-	q.setFn(7, 8, bit(8))
+	q.setMod(8, 7, bit(6))
+	q.setMod(8, 8, bit(7))
+	q.setMod(7, 8, bit(8))
 	for i := 9; i < 15; i++ {
-		q.setFn(14-i, 8, bit(i))
+		q.setMod(14-i, 8, bit(i))
 	}
 	for i := 0; i < 8; i++ {
-		q.setFn(n-1-i, 8, bit(i))
+		q.setMod(n-1-i, 8, bit(i))
 	}
 	for i := 8; i < 15; i++ {
-		q.setFn(8, n-15+i, bit(i))
+		q.setMod(8, n-15+i, bit(i))
 	}
-	q.setFn(8, n-8, true) // dark module
+	q.setMod(8, n-8, true) // dark module
 }
 
-func (q *qrCode) drawCodewords(data []byte) {
-	n := q.size
-	i := 0
-	for right := n - 1; right >= 1; right -= 2 {
-		if right == 6 {
-			right = 5
-		}
-		for vert := range n {
-			for j := range 2 {
-				x := right - j
-				y := vert
-				if (right+1)&2 == 0 {
-					y = n - 1 - vert
-				}
-				k := y*n + x
-				if q.fn[k] == 0 && i < len(data)*8 {
-					q.mod[k] = data[i>>3] >> uint(7-i&7) & 1
-					i++
-				}
-			}
+// qrFormatModules lists the module indices drawFormat writes.
+func qrFormatModules(n int) []int {
+	z := &qrCode{size: n, mod: make([]byte, n*n)}
+	for i := range z.mod {
+		z.mod[i] = 2
+	}
+	z.drawFormat(0)
+	var out []int
+	for i, v := range z.mod {
+		if v != 2 {
+			out = append(out, i)
 		}
 	}
+	return out
 }
 
 func (q *qrCode) applyMask(m int) {
@@ -338,14 +399,22 @@ func (q *qrCode) applyMask(m int) {
 }
 
 // penalty scores the symbol by the four rules of ISO/IEC 18004 7.8.3.
-func (q *qrCode) penalty() int {
+func (q *qrCode) penalty() int { return q.penaltyT(make([]byte, len(q.mod))) }
+
+// penaltyT is penalty with a scratch buffer for the transposed symbol.
+func (q *qrCode) penaltyT(tr []byte) int {
 	n := q.size
 	p := 0
 	for y := range n {
-		p += q.linePenalty(y*n, 1)
+		p += linePenalty(q.mod[y*n : y*n+n])
+	}
+	for y := range n {
+		for x := range n {
+			tr[x*n+y] = q.mod[y*n+x]
+		}
 	}
 	for x := range n {
-		p += q.linePenalty(x, n)
+		p += linePenalty(tr[x*n : x*n+n])
 	}
 	const n2, n4 = 3, 10
 	dark := 0
@@ -371,17 +440,16 @@ func (q *qrCode) penalty() int {
 	return p + k*n4
 }
 
-// linePenalty scores one row or column (modules start, start+step, ...)
-// by rules 1 (runs of five or more) and 3 (finder-like patterns).
-func (q *qrCode) linePenalty(start, step int) int {
+// linePenalty scores one row or column by rules 1 (runs of five or
+// more) and 3 (finder-like patterns).
+func linePenalty(line []byte) int {
 	const n1, n3 = 3, 40
-	n := q.size
+	n := len(line)
 	p := 0
 	var hist [7]int
 	color := byte(0)
 	run := 0
-	for i, k := 0, start; i < n; i, k = i+1, k+step {
-		c := q.mod[k]
+	for _, c := range line {
 		if c == color {
 			run++
 			if run == 5 {

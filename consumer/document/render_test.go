@@ -3,6 +3,7 @@ package document
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,6 +169,44 @@ func TestPDFValid(t *testing.T) {
 		conf.ValidationMode = model.ValidationStrict
 		if err := api.Validate(bytes.NewReader(b), conf); err != nil {
 			t.Errorf("%s: pdfcpu strict validation: %v", name, err)
+		}
+	}
+}
+
+// TestConcurrentRenders: renders running in parallel (sharing the
+// per-process layout, subset and QR caches) give the same bytes as
+// renders one at a time.
+func TestConcurrentRenders(t *testing.T) {
+	r := newRenderer(t)
+	names := []string{"Jane Doe", "王小明 김민준", "محمد Smith", "Zoë Ångström", "अंकित शर्मा", "Jane Dot"}
+	want := map[string][]byte{}
+	for _, n := range names {
+		layouts.clear()
+		subsets.clear()
+		b, err := r.Render("", sampleFields(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[n] = b
+	}
+	layouts.clear()
+	subsets.clear()
+	errs := make(chan error, 4*len(names))
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range names {
+				n := names[(i+g)%len(names)]
+				b, err := r.Render("", sampleFields(n))
+				if err == nil && !bytes.Equal(b, want[n]) {
+					err = fmt.Errorf("%s: concurrent render differs from a lone one", n)
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range 4 * len(names) {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
