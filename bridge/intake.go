@@ -26,7 +26,7 @@ func (b *Bridge) intake(ctx context.Context) error {
 		wait, err := b.poll(ctx)
 		if err != nil {
 			failures++
-			wait = backoff(failures, b.pollInterval, 30*time.Second)
+			wait = pipeline.Backoff(failures, b.pollInterval, 30*time.Second)
 			if ctx.Err() == nil {
 				b.log.Warn("xqueue poll failed", "err", err, "retry_in", wait.Round(time.Millisecond))
 			}
@@ -214,14 +214,4 @@ func (b *Bridge) dispatch(ctx context.Context, rec *certdv1.JobRecord, bad error
 		return nil
 	})
 	return err
-}
-
-// backoff is exponential with full jitter: a random wait in [base, base·2^n], capped.
-func backoff(n int, base, limit time.Duration) time.Duration {
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	return base + jitter(d-base)
 }

@@ -138,7 +138,7 @@ func (b *Bridge) nak(msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		n = md.NumDelivered
 	}
-	_ = msg.NakWithDelay(backoff(int(n), time.Second, 2*time.Minute))
+	_ = msg.NakWithDelay(pipeline.Backoff(int(n), time.Second, 2*time.Minute))
 }
 
 // relayToXqueue posts a result with put_result.

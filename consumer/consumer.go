@@ -238,7 +238,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 			c.dead(ctx, msg, job, err)
 			return
 		}
-		delay := retryDelay(c.retryBase, attempt)
+		delay := pipeline.Backoff(attempt, c.retryBase, 5*time.Minute)
 		log.Warn("job failed; will retry", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
 		c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_RETRYING, err.Error(), false)
 		_ = msg.NakWithDelay(delay)
@@ -305,13 +305,4 @@ func (c *Consumer) keepAlive(ctx context.Context, msg jetstream.Msg) (stop func(
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-func retryDelay(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	d = min(d, 5*time.Minute)
-	return d/2 + jitter(d/2)
 }

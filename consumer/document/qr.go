@@ -405,8 +405,9 @@ func (q *qrCode) penalty() int { return q.penaltyT(make([]byte, len(q.mod))) }
 func (q *qrCode) penaltyT(tr []byte) int {
 	n := q.size
 	p := 0
+	runs := make([]int, 0, n+2)
 	for y := range n {
-		p += linePenalty(q.mod[y*n : y*n+n])
+		p += linePenalty(q.mod[y*n:y*n+n], runs)
 	}
 	for y := range n {
 		for x := range n {
@@ -414,7 +415,7 @@ func (q *qrCode) penaltyT(tr []byte) int {
 		}
 	}
 	for x := range n {
-		p += linePenalty(tr[x*n : x*n+n])
+		p += linePenalty(tr[x*n:x*n+n], runs)
 	}
 	const n2, n4 = 3, 10
 	dark := 0
@@ -441,57 +442,54 @@ func (q *qrCode) penaltyT(tr []byte) int {
 }
 
 // linePenalty scores one row or column by rules 1 (runs of five or
-// more) and 3 (finder-like patterns).
-func linePenalty(line []byte) int {
+// more: 3 + 1 per module beyond five) and 3 (1:1:3:1:1 dark:light
+// patterns with four light modules on one side, the symbol's border
+// counting as light), exactly as Nayuki's run-history formulation.
+func linePenalty(line []byte, runs []int) int {
 	const n1, n3 = 3, 40
 	n := len(line)
-	p := 0
-	var hist [7]int
+	// runs alternate light, dark, light, ...; the first and last are
+	// light and include the border
+	runs = append(runs[:0], 0)
 	color := byte(0)
-	run := 0
 	for _, c := range line {
-		if c == color {
-			run++
-			if run == 5 {
-				p += n1
-			} else if run > 5 {
-				p++
-			}
-			continue
+		if c != color {
+			runs = append(runs, 0)
+			color = c
 		}
-		qrAddHistory(run, &hist, n)
-		if color == 0 {
-			p += qrFinderLike(&hist) * n3
-		}
-		color, run = c, 1
+		runs[len(runs)-1]++
 	}
 	if color == 1 {
-		qrAddHistory(run, &hist, n)
-		run = 0
+		runs = append(runs, 0)
 	}
-	qrAddHistory(run+n, &hist, n)
-	return p + qrFinderLike(&hist)*n3
-}
-
-func qrAddHistory(run int, h *[7]int, size int) {
-	if h[0] == 0 {
-		run += size // light border before the first run
+	runs[0] += n
+	runs[len(runs)-1] += n
+	p := 0
+	for i, r := range runs {
+		if r >= 5 {
+			rr := r
+			if i == 0 || i == len(runs)-1 {
+				rr -= n // the border is not part of a run of the symbol
+			}
+			if rr >= 5 {
+				p += n1 + rr - 5
+			}
+		}
 	}
-	copy(h[1:], h[:6])
-	h[0] = run
-}
-
-func qrFinderLike(h *[7]int) int {
-	n := h[1]
-	core := n > 0 && h[2] == n && h[3] == n*3 && h[4] == n && h[5] == n
-	c := 0
-	if core && h[0] >= n*4 && h[6] >= n {
-		c++
+	for i := 1; i+5 < len(runs); i += 2 {
+		u := runs[i]
+		if runs[i+1] != u || runs[i+2] != 3*u || runs[i+3] != u || runs[i+4] != u {
+			continue
+		}
+		before, after := runs[i-1], runs[i+5]
+		if before >= 4*u && after >= u {
+			p += n3
+		}
+		if after >= 4*u && before >= u {
+			p += n3
+		}
 	}
-	if core && h[6] >= n*4 && h[0] >= n {
-		c++
-	}
-	return c
+	return p
 }
 
 func iabs(v int) int {

@@ -1,6 +1,7 @@
 package document
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -66,3 +67,93 @@ func TestQRMatchesBoombuler(t *testing.T) {
 		t.Error("2400 bytes fit no QR version at level M; want an error")
 	}
 }
+
+// TestLinePenalty compares the run-based line penalty with the reference
+// formulation on random lines and on lines with finder-like patterns.
+func TestLinePenalty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	runs := make([]int, 0, 64)
+	check := func(line []byte) {
+		if got, want := linePenalty(line, runs), refLinePenalty(line); got != want {
+			t.Fatalf("line %v: penalty %d, reference %d", line, got, want)
+		}
+	}
+	for range 20000 {
+		n := 21 + 4*rng.IntN(10)
+		line := make([]byte, n)
+		for i := range line {
+			if rng.IntN(3) == 0 {
+				line[i] = 1
+			}
+		}
+		check(line)
+		// plant a finder-like pattern with random scale and position
+		u := 1 + rng.IntN(2)
+		pat := []byte{1, 0, 1, 1, 1, 0, 1}
+		at := rng.IntN(n - 7*u + 1)
+		for i, c := range pat {
+			for j := range u {
+				line[at+i*u+j] = c
+			}
+		}
+		for i := 0; i < 4*u && at-1-i >= 0 && rng.IntN(4) > 0; i++ {
+			line[at-1-i] = 0
+		}
+		check(line)
+	}
+}
+
+// refLinePenalty is the reference (Nayuki's run history) for linePenalty: it scores one row or column by rules 1 (runs of five or
+// more) and 3 (finder-like patterns).
+func refLinePenalty(line []byte) int {
+	const n1, n3 = 3, 40
+	n := len(line)
+	p := 0
+	var hist [7]int
+	color := byte(0)
+	run := 0
+	for _, c := range line {
+		if c == color {
+			run++
+			if run == 5 {
+				p += n1
+			} else if run > 5 {
+				p++
+			}
+			continue
+		}
+		refAddHistory(run, &hist, n)
+		if color == 0 {
+			p += refFinderLike(&hist) * n3
+		}
+		color, run = c, 1
+	}
+	if color == 1 {
+		refAddHistory(run, &hist, n)
+		run = 0
+	}
+	refAddHistory(run+n, &hist, n)
+	return p + refFinderLike(&hist)*n3
+}
+
+func refAddHistory(run int, h *[7]int, size int) {
+	if h[0] == 0 {
+		run += size // light border before the first run
+	}
+	copy(h[1:], h[:6])
+	h[0] = run
+}
+
+func refFinderLike(h *[7]int) int {
+	n := h[1]
+	core := n > 0 && h[2] == n && h[3] == n*3 && h[4] == n && h[5] == n
+	c := 0
+	if core && h[0] >= n*4 && h[6] >= n {
+		c++
+	}
+	if core && h[6] >= n*4 && h[0] >= n {
+		c++
+	}
+	return c
+}
+

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRequestAcceptsWhatTheLMSSends(t *testing.T) {
@@ -111,4 +112,16 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("error %v is not a bad request", err)
 		}
 	})
+}
+
+func TestBackoffGrowsWithinBounds(t *testing.T) {
+	for attempt := 1; attempt <= 20; attempt++ {
+		want := min(time.Second<<(attempt-1), time.Minute)
+		for i := 0; i < 50; i++ {
+			d := Backoff(attempt, time.Second, time.Minute)
+			if d < want/2 || d > want {
+				t.Fatalf("attempt %d: %v, want within [%v, %v]", attempt, d, want/2, want)
+			}
+		}
+	}
 }
