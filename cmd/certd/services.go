@@ -108,6 +108,20 @@ func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error
 	}, nil
 }
 
+// startPipeline connects to NATS (or embeds it) and opens the pipeline.
+func startPipeline(ctx context.Context, c *config, log *slog.Logger, embed bool) (*pipeline.Pipeline, func(), error) {
+	nc, closeNATS, err := connect(c, log, embed)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := openPipeline(ctx, c, nc)
+	if err != nil {
+		closeNATS()
+		return nil, nil, err
+	}
+	return p, closeNATS, nil
+}
+
 func openPipeline(ctx context.Context, c *config, nc *nats.Conn) (*pipeline.Pipeline, error) {
 	opts := pipeline.Options{
 		Replicas:  c.int("replicas"),
@@ -370,15 +384,12 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err := c.err(); err != nil {
 		return err
 	}
-	nc, closeNATS, err := connect(c, log, true)
+	p, closeNATS, err := startPipeline(ctx, c, log, true)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
-	p, err := openPipeline(ctx, c, nc)
-	if err != nil {
-		return err
-	}
+	nc := p.NC
 	xq, err := newXQueue(c, log)
 	if err != nil {
 		return err
@@ -490,15 +501,11 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if xq == nil {
 		log.Warn("no xqueue-url: this bridge relays the results of submitted jobs only")
 	}
-	nc, closeNATS, err := connect(c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
-	p, err := openPipeline(ctx, c, nc)
-	if err != nil {
-		return err
-	}
 	br := newBridge(c, p, xq, log)
 	if err := c.err(); err != nil {
 		return err
@@ -517,15 +524,11 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.err(); err != nil {
 		return err
 	}
-	nc, closeNATS, err := connect(c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
-	p, err := openPipeline(ctx, c, nc)
-	if err != nil {
-		return err
-	}
 	parts, err := newHandler(ctx, c, log, signRequired)
 	if err != nil {
 		return err
@@ -547,15 +550,11 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := connect(c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
-	p, err := openPipeline(ctx, c, nc)
-	if err != nil {
-		return err
-	}
 	svc, scfg := newControl(c, p, xq, log)
 	return control.Serve(ctx, c.str("grpc-addr"), svc, scfg)
 }
