@@ -2,6 +2,7 @@ package document
 
 import (
 	"errors"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -107,6 +108,9 @@ func encodeQR(data []byte, mask int) (*qrCode, error) {
 		}
 		q.mod[k] = all[i>>3] >> uint(7-i&7) & 1
 	}
+	if mask < 0 && t.bits != nil {
+		mask = t.bestMaskBits(q)
+	}
 	if mask < 0 {
 		// score the eight masked symbols on a scratch copy
 		try := &qrCode{size: q.size, mod: make([]byte, len(q.mod)), fn: q.fn}
@@ -136,6 +140,7 @@ type qrTemplate struct {
 	mod, fn []byte
 	dataPos []int32
 	masks   [8][]byte
+	bits    *bitMasks // for size <= 63
 }
 
 var qrTemplates sync.Map // version -> *qrTemplate
@@ -170,6 +175,9 @@ func qrTemplateFor(v int) *qrTemplate {
 		z := &qrCode{size: n, mod: make([]byte, n*n), fn: q.fn}
 		z.applyMask(m)
 		t.masks[m] = z.mod
+	}
+	if n <= 63 {
+		t.bits = newBitMasks(t)
 	}
 	qrTemplates.Store(v, t)
 	return t
@@ -446,7 +454,6 @@ func (q *qrCode) penaltyT(tr []byte) int {
 // patterns with four light modules on one side, the symbol's border
 // counting as light), exactly as Nayuki's run-history formulation.
 func linePenalty(line []byte, runs []int) int {
-	const n1, n3 = 3, 40
 	n := len(line)
 	// runs alternate light, dark, light, ...; the first and last are
 	// light and include the border
@@ -462,20 +469,21 @@ func linePenalty(line []byte, runs []int) int {
 	if color == 1 {
 		runs = append(runs, 0)
 	}
-	runs[0] += n
-	runs[len(runs)-1] += n
+	return runsPenalty(runs, n)
+}
+
+// runsPenalty scores a line given as run lengths alternating light,
+// dark, ..., light (first and last light, possibly 0).
+func runsPenalty(runs []int, n int) int {
+	const n1, n3 = 3, 40
 	p := 0
-	for i, r := range runs {
+	for _, r := range runs {
 		if r >= 5 {
-			rr := r
-			if i == 0 || i == len(runs)-1 {
-				rr -= n // the border is not part of a run of the symbol
-			}
-			if rr >= 5 {
-				p += n1 + rr - 5
-			}
+			p += n1 + r - 5
 		}
 	}
+	runs[0] += n
+	runs[len(runs)-1] += n
 	for i := 1; i+5 < len(runs); i += 2 {
 		u := runs[i]
 		if runs[i+1] != u || runs[i+2] != 3*u || runs[i+3] != u || runs[i+4] != u {
@@ -490,6 +498,115 @@ func linePenalty(line []byte, runs []int) int {
 		}
 	}
 	return p
+}
+
+// Bit-parallel scoring for symbols up to 63 modules wide (version 11;
+// certificate URLs need version 4-6): rows and columns are bit sets, runs
+// are found from colour transitions with TrailingZeros instead of a
+// branch per module (random-looking data mispredicts half of those).
+
+// bitLines are the rows or columns of a symbol as bit sets (bit x = module x).
+type bitLines []uint64
+
+// linesOf returns the rows (or, transposed, the columns) of mod.
+func linesOf(mod []byte, n int, transposed bool) bitLines {
+	out := make(bitLines, n)
+	for y := range n {
+		for x := range n {
+			b := uint64(mod[y*n+x])
+			if transposed {
+				out[x] |= b << uint(y)
+			} else {
+				out[y] |= b << uint(x)
+			}
+		}
+	}
+	return out
+}
+
+// bitLinePenalty is linePenalty for a line of n bits.
+func bitLinePenalty(r uint64, n int, runs []int) int {
+	t := (r^r<<1)&(1<<uint(n)-1) | 1<<uint(n)
+	runs = runs[:0]
+	prev := 0
+	for t != 0 {
+		p := bits.TrailingZeros64(t)
+		runs = append(runs, p-prev)
+		prev = p
+		t &= t - 1
+	}
+	if len(runs)%2 == 0 {
+		runs = append(runs, 0) // ended dark
+	}
+	return runsPenalty(runs, n)
+}
+
+// bitPenalty is penalty for a symbol given as rows and columns.
+func bitPenalty(rows, cols bitLines, runs []int) int {
+	const n2, n4 = 3, 10
+	n := len(rows)
+	p := 0
+	dark := 0
+	for y, r := range rows {
+		p += bitLinePenalty(r, n, runs)
+		p += bitLinePenalty(cols[y], n, runs)
+		dark += bits.OnesCount64(r)
+		if y < n-1 {
+			b := rows[y+1]
+			d := (r ^ r>>1) | (b ^ b>>1) | (r ^ b)
+			p += n2 * bits.OnesCount64(^d&(1<<uint(n-1)-1))
+		}
+	}
+	total := n * n
+	k := (iabs(dark*20-total*10)+total-1)/total - 1
+	return p + k*n4
+}
+
+// bitMasks holds, per version, what masking and the format information
+// do to rows and columns: masked = (lines ^ mask[m]) &^ fmtPos | fmt[m].
+type bitMasks struct {
+	rows, cols struct {
+		mask, fmt [8]bitLines
+		fmtPos    bitLines
+	}
+}
+
+func newBitMasks(t *qrTemplate) *bitMasks {
+	n := t.size
+	bm := &bitMasks{}
+	pos := make([]byte, n*n)
+	for _, k := range qrFormatModules(n) {
+		pos[k] = 1
+	}
+	bm.rows.fmtPos, bm.cols.fmtPos = linesOf(pos, n, false), linesOf(pos, n, true)
+	for m := range 8 {
+		bm.rows.mask[m], bm.cols.mask[m] = linesOf(t.masks[m], n, false), linesOf(t.masks[m], n, true)
+		z := &qrCode{size: n, mod: make([]byte, n*n)}
+		z.drawFormat(m)
+		bm.rows.fmt[m], bm.cols.fmt[m] = linesOf(z.mod, n, false), linesOf(z.mod, n, true)
+	}
+	return bm
+}
+
+// bestMaskBits returns the mask of lowest penalty for the unmasked
+// symbol q (n <= 63).
+func (t *qrTemplate) bestMaskBits(q *qrCode) int {
+	n := q.size
+	rows0, cols0 := linesOf(q.mod, n, false), linesOf(q.mod, n, true)
+	rows, cols := make(bitLines, n), make(bitLines, n)
+	runs := make([]int, 0, n+2)
+	bm := t.bits
+	best, mask := -1, 0
+	for m := range 8 {
+		for i := range n {
+			rows[i] = (rows0[i]^bm.rows.mask[m][i])&^bm.rows.fmtPos[i] | bm.rows.fmt[m][i]
+			cols[i] = (cols0[i]^bm.cols.mask[m][i])&^bm.cols.fmtPos[i] | bm.cols.fmt[m][i]
+		}
+		if p := bitPenalty(rows, cols, runs); best < 0 || p < best {
+			best, mask = p, m
+		}
+	}
+	return mask
 }
 
 func iabs(v int) int {

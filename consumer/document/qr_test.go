@@ -157,3 +157,46 @@ func refFinderLike(h *[7]int) int {
 	return c
 }
 
+// BenchmarkQR encodes a verify URL (version 5, all eight masks scored).
+func BenchmarkQR(b *testing.B) {
+	url := []byte("https://certificates.example.org/cert/4f3c2a1b9d8e4f7a8b6c5d4e3f2a1b0c")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := encodeQR(url, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestBitPenalty: the bit-parallel penalty equals the byte-wise one for
+// every mask of symbols of versions 1 to 11.
+func TestBitPenalty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for v := 1; v <= 11; v++ {
+		tp := qrTemplateFor(v)
+		if tp.bits == nil {
+			t.Fatalf("version %d: no bit masks", v)
+		}
+		n := tp.size
+		for trial := 0; trial < 5; trial++ {
+			data := make([]byte, 1+rng.IntN(qrDataCodewords(v)-3)) // fits version v
+			for i := range data {
+				data[i] = byte(rng.IntN(256))
+			}
+			for m := 0; m < 8; m++ {
+				q, err := encodeQR(data, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q.size > n {
+					t.Fatalf("%d bytes need more than version %d", len(data), v)
+				}
+				n := q.size
+				runs := make([]int, 0, n+2)
+				if got, want := bitPenalty(linesOf(q.mod, n, false), linesOf(q.mod, n, true), runs), q.penalty(); got != want {
+					t.Fatalf("version %d mask %d: bit penalty %d, byte penalty %d", v, m, got, want)
+				}
+			}
+		}
+	}
+}
