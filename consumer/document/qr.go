@@ -218,13 +218,25 @@ func qrInterleave(data []byte, v int) []byte {
 	return out
 }
 
-func gfMul(x, y byte) byte {
-	var z uint
-	for i := 7; i >= 0; i-- {
-		z = z<<1 ^ (z>>7)*0x11D
-		z ^= uint(y>>uint(i)&1) * uint(x)
+// GF(256) with the QR polynomial x^8+x^4+x^3+x^2+1: exp and log tables.
+var gfExp, gfLog = func() (e [512]byte, l [256]byte) {
+	x := 1
+	for i := range 255 {
+		e[i], e[i+255] = byte(x), byte(x)
+		l[x] = byte(i)
+		x <<= 1
+		if x&0x100 != 0 {
+			x ^= 0x11D
+		}
 	}
-	return byte(z)
+	return e, l
+}()
+
+func gfMul(x, y byte) byte {
+	if x == 0 || y == 0 {
+		return 0
+	}
+	return gfExp[int(gfLog[x])+int(gfLog[y])]
 }
 
 func rsDivisor(degree int) []byte {
