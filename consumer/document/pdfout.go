@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	zlib "github.com/klauspost/compress/zlib"
 	"hash/fnv"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/go-text/typesetting/font"
+	"github.com/klauspost/compress/zlib"
 )
 
 // Why the text layer is written by this package and spliced into gofpdf's
