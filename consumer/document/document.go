@@ -5,15 +5,23 @@
 // runs by bidi direction, script and font coverage (go-text/typesetting's
 // segmenter), shaped with HarfBuzz (go-text's port), fitted (shrunk to a
 // floor, then wrapped) and ordered visually with the Unicode bidi algorithm.
-// Runs whose glyphs are all the fonts' plain character glyphs (Latin, Greek,
-// Cyrillic, Vietnamese, CJK, ...) are written as real, extractable text in
-// an embedded font; runs changed by shaping (Arabic joining, Indic
-// conjuncts, Hebrew points, Thai marks, ligatures) are drawn as filled glyph
-// outlines at the shaper's positions. A character no bundled font can draw
-// is an error (ErrUnrenderable): a certificate never shows empty boxes.
+// Every glyph is written as real text in an embedded CID-keyed TrueType
+// subset at the shaper's position: glyphs that stand for one character
+// (Latin, Greek, Cyrillic, Vietnamese, CJK, ...) map to it in the font's
+// ToUnicode map; runs changed by shaping (Arabic joining, Indic conjuncts,
+// Hebrew points, Thai marks) carry an ActualText span with their logical
+// text, so extraction and copy/paste give the characters. A character no
+// bundled font can draw is an error (ErrUnrenderable): a certificate never
+// shows empty boxes.
+//
+// maroto (gofpdf) draws the page, frames, lines, images and metadata; the
+// text and the vector QR code form one Form XObject written by this package
+// and spliced into gofpdf's file (see pdfout.go for why).
 //
 // Fonts come from package fonts (embedded), are parsed once per process and
-// shared by all Renderers.
+// shared by all Renderers. Layouts of repeated texts, font subsets and QR
+// version templates are cached per process (bounded), so a certificate
+// costs about a millisecond of CPU (see the benchmarks).
 package document
 
 import (
