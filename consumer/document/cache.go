@@ -61,8 +61,18 @@ type layoutKey struct {
 // layouts caches laid-out texts. Most of a certificate's texts (the
 // design's fixed words, organisation, course, date) repeat from one
 // certificate to the next; shaping them again is a third of a render.
-// Blocks are immutable once built.
-var layouts = newGenCache(512, func(layoutKey, *textBlock) int { return 1 })
+// Blocks are immutable once built. Cost is counted in glyphs (~40 bytes
+// each), so hostile texts with thousands of marks cannot blow the bound:
+// at most 2×64K glyphs (~5 MB) are kept.
+var layouts = newGenCache(64<<10, func(k layoutKey, b *textBlock) int {
+	n := 1 + len(k.text)/4
+	for _, ln := range b.lines {
+		for _, r := range ln.runs {
+			n += len(r.glyphs) + len(r.text)/4
+		}
+	}
+	return n
+})
 
 // subsets caches font subsets by font and glyphs (with their
 // characters): the fonts used only by a design's fixed texts, and often
