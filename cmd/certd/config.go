@@ -160,6 +160,12 @@ func readYAML(path string) (map[string]string, error) {
 			unknown = append(unknown, k)
 			continue
 		}
+		switch v.(type) {
+		case nil:
+			continue // `key:` without a value: not set
+		case map[string]any, []any:
+			return nil, fmt.Errorf("config file %s: %s: want a single value, not a list or map", path, k)
+		}
 		out[name] = fmt.Sprint(v)
 	}
 	if len(unknown) > 0 {

@@ -66,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return 0 // stopped (SIGTERM) while a part was still starting
 	case errors.Is(err, errUsage):
 		return 2
 	}

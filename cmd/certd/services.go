@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -87,7 +88,7 @@ func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if creds := c.str("nats-creds"); creds != "" {
 		opts = append(opts, nats.UserCredentials(creds))
@@ -97,7 +98,7 @@ func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error
 		if ns != nil {
 			ns.Shutdown()
 		}
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(url), err)
 	}
 	return nc, func() {
 		_ = nc.Drain()
@@ -139,6 +140,17 @@ func openPipeline(ctx context.Context, c *config, nc *nats.Conn) (*pipeline.Pipe
 		return nil, fmt.Errorf("set up JetStream: %w", err)
 	}
 	return p, nil
+}
+
+// redactURLs hides the passwords of comma-separated URLs.
+func redactURLs(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // newXQueue returns the xqueue client, or nil when no xqueue is configured.
@@ -360,6 +372,7 @@ func (g *group) wait() error {
 func runAll(ctx context.Context, name string, args []string, stdout, stderr io.Writer, feed func(ctx context.Context, env *allEnv) error) error {
 	names := join(natsSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
 	c := newConfig(name, names...)
+	c.fs.SetOutput(stderr)
 	var once bool
 	if feed != nil {
 		c.fs.BoolVar(&once, "once", false, "exit after the sample jobs are answered")
@@ -490,6 +503,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, root string, nc *nats.Conn,
 
 func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newConfig("bridge", join(natsSettings, bridgeSettings)...)
+	c.fs.SetOutput(stderr)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -515,6 +529,7 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newConfig("consumer", join(natsSettings, handlerSettings, consumerSettings)...)
+	c.fs.SetOutput(stderr)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -542,6 +557,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newConfig("control", join(natsSettings, controlSettings, []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"})...)
+	c.fs.SetOutput(stderr)
 	if err := c.parse(args); err != nil {
 		return err
 	}

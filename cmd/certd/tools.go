@@ -146,8 +146,11 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	h := parts.handler
-	return renderBatch(ctx, h, bodies, c.int("workers"), dir, stdout, stderr)
+	workers := c.int("workers")
+	if err := c.err(); err != nil {
+		return err
+	}
+	return renderBatch(ctx, parts.handler, bodies, workers, dir, stdout, stderr)
 }
 
 func readJobs(path string) ([][]byte, error) {
