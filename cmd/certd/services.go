@@ -110,12 +110,14 @@ func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error
 }
 
 // startPipeline connects to NATS (or embeds it) and opens the pipeline.
-func startPipeline(ctx context.Context, c *config, log *slog.Logger, embed bool) (*pipeline.Pipeline, func(), error) {
+// runsJobs is true for processes that run consumers: only they set the job
+// consumers' ack-wait and max-ack-pending.
+func startPipeline(ctx context.Context, c *config, log *slog.Logger, embed, runsJobs bool) (*pipeline.Pipeline, func(), error) {
 	nc, closeNATS, err := connect(c, log, embed)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := openPipeline(ctx, c, nc)
+	p, err := openPipeline(ctx, c, nc, runsJobs)
 	if err != nil {
 		closeNATS()
 		return nil, nil, err
@@ -123,14 +125,15 @@ func startPipeline(ctx context.Context, c *config, log *slog.Logger, embed bool)
 	return p, closeNATS, nil
 }
 
-func openPipeline(ctx context.Context, c *config, nc *nats.Conn) (*pipeline.Pipeline, error) {
+func openPipeline(ctx context.Context, c *config, nc *nats.Conn, runsJobs bool) (*pipeline.Pipeline, error) {
 	opts := pipeline.Options{
 		Replicas:  c.int("replicas"),
 		Cluster:   c.str("cluster"),
 		Retention: c.duration("retention"),
 		AckWait:   c.duration("ack-wait"),
 
-		MaxAckPending: c.int("max-ack-pending"),
+		MaxAckPending:      c.int("max-ack-pending"),
+		UpdateJobConsumers: runsJobs,
 	}
 	if err := c.err(); err != nil {
 		return nil, err
@@ -397,7 +400,7 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err := c.err(); err != nil {
 		return err
 	}
-	p, closeNATS, err := startPipeline(ctx, c, log, true)
+	p, closeNATS, err := startPipeline(ctx, c, log, true, true)
 	if err != nil {
 		return err
 	}
@@ -515,7 +518,7 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if xq == nil {
 		log.Warn("no xqueue-url: this bridge relays the results of submitted jobs only")
 	}
-	p, closeNATS, err := startPipeline(ctx, c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false, false)
 	if err != nil {
 		return err
 	}
@@ -539,7 +542,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.err(); err != nil {
 		return err
 	}
-	p, closeNATS, err := startPipeline(ctx, c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false, true)
 	if err != nil {
 		return err
 	}
@@ -566,7 +569,7 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	p, closeNATS, err := startPipeline(ctx, c, log, false)
+	p, closeNATS, err := startPipeline(ctx, c, log, false, false)
 	if err != nil {
 		return err
 	}

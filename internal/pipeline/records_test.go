@@ -178,3 +178,30 @@ func TestIntakeSwitch(t *testing.T) {
 		t.Errorf("intake %v", st)
 	}
 }
+
+// TestOnlyJobRunnersSetJobConsumerSettings: a bridge or control process
+// opening the pipeline with defaults does not reset the ack wait the
+// consumers were configured with.
+func TestOnlyJobRunnersSetJobConsumerSettings(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	ackWait := func() time.Duration {
+		c, err := p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(certdv1.Action_ACTION_CREATE))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo().Config.AckWait
+	}
+	if _, err := pipeline.Open(ctx, p.NC, pipeline.Options{AckWait: 7 * time.Second, UpdateJobConsumers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ackWait(); got != 7*time.Second {
+		t.Fatalf("consumer process set ack wait %v, want 7s", got)
+	}
+	if _, err := pipeline.Open(ctx, p.NC, pipeline.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ackWait(); got != 7*time.Second {
+		t.Errorf("a non-consumer process reset the ack wait to %v", got)
+	}
+}

@@ -96,6 +96,11 @@ type Options struct {
 	// HeartbeatTTL is how long a worker stays listed after its last
 	// heartbeat (default 15 s).
 	HeartbeatTTL time.Duration
+	// UpdateJobConsumers lets this process change the job consumers'
+	// AckWait and MaxAckPending. Consumer processes set it; the bridge and
+	// the control service only create the job consumers when missing, so a
+	// process that does not run jobs never resets their settings.
+	UpdateJobConsumers bool
 }
 
 func (o *Options) defaults() {
@@ -174,7 +179,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 			MaxDeliver:    -1,
 			MaxAckPending: opts.MaxAckPending,
 		}
-		if _, err := js.CreateOrUpdateConsumer(ctx, JobsStream, cc); err != nil {
+		upsert := js.CreateOrUpdateConsumer
+		if !opts.UpdateJobConsumers {
+			upsert = js.CreateConsumer
+		}
+		if _, err := upsert(ctx, JobsStream, cc); err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
 			return nil, fmt.Errorf("consumer %s: %w", cc.Durable, err)
 		}
 	}
