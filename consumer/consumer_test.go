@@ -98,7 +98,7 @@ func TestConsumerKilledMidJob(t *testing.T) {
 	close(bh.release) // the dead consumer's handler finishes late
 	stopVictim()
 
-	rec, err := env.P.Records.Get(ctx, fmt.Sprintf("xq-%d", id))
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWERED)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,5 +279,37 @@ func TestRegenAndRemove(t *testing.T) {
 	}
 	if n := xs.CallbackCount(first); n != 1 {
 		t.Errorf("create answered %d times", n)
+	}
+}
+
+// TestHeldJobAnsweredAfterGrace: a dead job nobody requeues or fails is
+// answered with an error once the hold grace period has passed.
+func TestHeldJobAnsweredAfterGrace(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	xs, xq := env.XQueue(t)
+	env.RunBridge(t, bridge.WithXQueue(xq), bridge.WithHoldGrace(200*time.Millisecond), bridge.WithReapInterval(50*time.Millisecond))
+	fs := &failingStore{Store: env.Store}
+	fs.broken.Store(true)
+	env.RunConsumer(t, nil, testenv.NewHandler(t, env, fs), consumer.WithMaxAttempts(1))
+	id := xs.Submit(createBody(t, "jdoe", "Jane Doe"))
+	ctx := ctxFor(t)
+	cbs, err := xs.WaitCallbacks(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answerOf(t, cbs[0])
+	if cbs[0].SubmissionID != id || !strings.Contains(a["error_reason"], "gave up after holding the job") || !strings.Contains(a["error_reason"], "storage is down") {
+		t.Errorf("answer %v", a)
+	}
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sawDead := false
+	for _, h := range rec.History {
+		sawDead = sawDead || h.State == certdv1.JobState_JOB_STATE_DEAD
+	}
+	if !sawDead || rec.State != certdv1.JobState_JOB_STATE_ANSWERED || rec.AnswerOk {
+		t.Errorf("record state %s, answer ok %v, was dead %v", rec.State, rec.AnswerOk, sawDead)
 	}
 }
