@@ -369,3 +369,50 @@ func TestPipelineOnS3(t *testing.T) {
 		t.Error("PDF landed in the local store, not on S3")
 	}
 }
+
+// crashAfterPost is an xqueue client whose process "crashes" right after
+// put_result succeeded: its NATS connection drops before the answer is
+// recorded.
+type crashAfterPost struct {
+	bridge.XQueue
+	crash func()
+}
+
+func (c *crashAfterPost) PutResult(ctx context.Context, h xqueue.Header, body []byte) error {
+	err := c.XQueue.PutResult(ctx, h, body)
+	c.crash()
+	return err
+}
+
+// TestCrashAfterPostDoesNotPostTwice: a bridge dies between a successful
+// put_result and recording it. The result is redelivered to another bridge,
+// which must not post again (xqueue would accept it and call the LMS a
+// second time): it records the outcome as unknown instead.
+func TestCrashAfterPostDoesNotPostTwice(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: time.Second})
+	xs, xq := env.XQueue(t)
+	env.RunConsumer(t, nil, nil)
+	doomed := env.Connect(t)
+	b1 := bridge.New(doomed, bridge.WithLogger(env.Log), bridge.WithPollInterval(20*time.Millisecond),
+		bridge.WithXQueue(&crashAfterPost{XQueue: xq, crash: doomed.NC.Close}))
+	testenv.Run(t, b1.Run)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	ctx := waitCtx(t)
+	if _, err := xs.WaitCallbacks(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	env.RunBridge(t, bridge.WithXQueue(xq)) // the survivor gets the redelivered result
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.PostingKey != "" {
+		t.Errorf("claim left behind: %q", rec.PostingKey)
+	}
+	if n := xs.CallbackCount(id); n != 1 {
+		t.Errorf("%d LMS callbacks, want 1", n)
+	}
+	if s := xs.Stats(); s.PutResults != 1 {
+		t.Errorf("%d put_results, want 1", s.PutResults)
+	}
+}

@@ -186,7 +186,7 @@ func (b *Bridge) accept(ctx context.Context, sub *xqueue.Submission) error {
 		// xqueue offers a submission we answered (a lost or racing answer):
 		// answer again from the stored result with the new key.
 		b.log.Info("answering again from stored result", "job", id)
-		return b.postXqueue(ctx, rec)
+		return b.postXqueue(ctx, rec, true)
 	}
 	return nil
 }

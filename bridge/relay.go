@@ -85,8 +85,14 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 	}
 	log := b.log.With("job", res.JobId)
 	rec, err := b.p.Records.Update(ctx, res.JobId, func(r *certdv1.JobRecord) error {
-		if res.Generation < r.Generation || r.State == certdv1.JobState_JOB_STATE_ANSWERED {
+		if res.Generation < r.Generation || r.State == certdv1.JobState_JOB_STATE_ANSWERED ||
+			r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN {
+			// Answered, or maybe answered: only a re-offer by xqueue
+			// (handled by intake) may post again.
 			return errSkip
+		}
+		if r.PostingKey != "" {
+			return nil // a post is under way or was cut off; post() decides
 		}
 		r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
 		if res.Ok {
@@ -112,7 +118,9 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 		return
 	}
 	b.count(1, 0, 0)
+	stop := keepAlive(ctx, msg, b.p.Opts.AckWait/3)
 	err = post(ctx, rec)
+	stop()
 	b.count(-1, 0, 0)
 	switch {
 	case err == nil:
@@ -143,53 +151,89 @@ func (b *Bridge) nak(msg jetstream.Msg) {
 
 // relayToXqueue posts a result with put_result.
 func (b *Bridge) relayToXqueue(ctx context.Context, rec *certdv1.JobRecord) error {
-	return b.postXqueue(ctx, rec)
+	return b.postXqueue(ctx, rec, false)
 }
 
-// postXqueue posts the stored answer of rec with the newest key, retrying
-// at once when a newer key turns up, and records what happened.
-func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord) error {
+// postXqueue posts the stored answer of rec with the newest key and records
+// the outcome. Before posting it claims the post in the record
+// (posting_key, by compare-and-set). A relay that finds a claim it did not
+// make (an earlier relay crashed after posting, or another one is posting
+// now) does not post: it records the outcome as unknown, and the answer is
+// posted again only if xqueue offers the submission again. reoffer is true
+// on that path: xqueue has just shown that no answer was accepted.
+func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer bool) error {
 	log := b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
 	for attempt := 0; ; attempt++ {
-		used := rec.XqueueKey
-		err := b.xq.PutResult(ctx, xqueue.Header{SubmissionID: rec.SubmissionId, SubmissionKey: used}, rec.Answer)
+		unknown := false
+		claimed, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+			unknown = false
+			if !reoffer && (r.State == certdv1.JobState_JOB_STATE_ANSWERED || r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN) {
+				return errSkip
+			}
+			if reoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey {
+				return errSkip // a racing pull of the same offer is posting it now
+			}
+			if r.PostingKey != "" && !reoffer {
+				unknown = true
+				r.PostingKey = ""
+				b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN,
+					"an earlier post may have reached xqueue; answered again only if xqueue offers it again", b.worker.Id, b.worker.Region)
+				return nil
+			}
+			r.PostingKey = r.XqueueKey
+			return nil
+		})
+		switch {
+		case errors.Is(err, errSkip):
+			return nil
+		case err != nil:
+			return err
+		case unknown:
+			log.Warn("an earlier post of this answer may have reached xqueue; not posting again")
+			return nil
+		}
+		used := claimed.PostingKey
+		err = b.xq.PutResult(ctx, xqueue.Header{SubmissionID: claimed.SubmissionId, SubmissionKey: used}, claimed.Answer)
 		switch {
 		case err == nil:
-			_, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-				r.AnswersPosted++
-				b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(r), b.worker.Id, b.worker.Region)
-				return nil
-			})
-			if err != nil {
-				log.Error("answer posted but not recorded", "err", err)
-			} else {
-				log.Info("answered", "ok", rec.AnswerOk)
+			if err := b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(claimed), true); err != nil {
+				// The claim stays: a redelivery records the outcome as
+				// unknown instead of posting twice.
+				return fmt.Errorf("answer posted but not recorded: %w", err)
 			}
+			log.Info("answered", "ok", claimed.AnswerOk)
 			return nil
-		case errors.Is(err, xqueue.ErrIncorrectKey):
+		case errors.Is(err, xqueue.ErrOutcomeUnknown):
+			log.Warn("put_result outcome unknown; will answer again if xqueue offers it again", "err", err)
+			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, err.Error(), false)
+		case errors.Is(err, xqueue.ErrNoSubmission):
+			log.Warn("xqueue no longer has this submission", "err", err)
+			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, err.Error(), false)
+		case errors.Is(err, xqueue.ErrRejected):
+			// xqueue refused the body itself ("Incorrect reply format"):
+			// retrying the same body cannot help; hold it for an operator.
+			log.Error("xqueue refused the answer; holding the job", "err", err)
+			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, err.Error(), false)
+		}
+		// Every other failure certainly did not post: release the claim.
+		if cerr := b.release(ctx, rec.Id, err.Error()); cerr != nil {
+			return cerr
+		}
+		if errors.Is(err, xqueue.ErrIncorrectKey) {
 			fresh, gerr := b.p.Records.Get(ctx, rec.Id)
 			if gerr != nil {
 				return gerr
 			}
 			if fresh.XqueueKey != used && attempt < 5 {
-				rec = fresh
-				continue
+				continue // the bridge has seen a newer key meanwhile
 			}
-			// xqueue leased the submission to someone else: the bridge
-			// records the new key when it pulls the re-offer.
+			// xqueue leased the submission again: the bridge records the
+			// new key when it pulls the re-offer.
 			return fmt.Errorf("%w: waiting for xqueue to offer the submission again: %w", errRetry, err)
-		case errors.Is(err, xqueue.ErrOutcomeUnknown):
-			log.Warn("put_result outcome unknown; will answer again if xqueue offers it again", "err", err)
-			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, err.Error())
-		case errors.Is(err, xqueue.ErrNoSubmission):
-			log.Warn("xqueue no longer has this submission", "err", err)
-			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, err.Error())
-		case xqueue.IsPermanent(err):
-			log.Error("xqueue refused the answer; holding the job", "err", err)
-			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, err.Error())
-		default:
-			return err
 		}
+		// Unreachable, 5xx before processing, authentication or a bad
+		// reply: xqueue is having trouble; retry later with backoff.
+		return fmt.Errorf("%w: %w", errRetry, err)
 	}
 }
 
@@ -200,10 +244,15 @@ func answerNote(r *certdv1.JobRecord) string {
 	return "answered with error: " + r.ErrorReason
 }
 
-// mark moves a record to a state with a note; the result is settled.
-func (b *Bridge) mark(ctx context.Context, id string, state certdv1.JobState, note string) error {
+// settle records the outcome of a post and releases the claim.
+func (b *Bridge) settle(ctx context.Context, id string, state certdv1.JobState, note string, posted bool) error {
 	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		r.LastError = note
+		r.PostingKey = ""
+		if posted {
+			r.AnswersPosted++
+		} else {
+			r.LastError = note
+		}
 		if state == certdv1.JobState_JOB_STATE_DEAD {
 			r.DeadAt = nowpb()
 		}
@@ -211,6 +260,42 @@ func (b *Bridge) mark(ctx context.Context, id string, state certdv1.JobState, no
 		return nil
 	})
 	return err
+}
+
+// release drops the claim of a post that certainly did not reach xqueue.
+func (b *Bridge) release(ctx context.Context, id, note string) error {
+	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+		r.PostingKey = ""
+		r.LastError = note
+		return nil
+	})
+	return err
+}
+
+// mark moves a record to a state with a note.
+func (b *Bridge) mark(ctx context.Context, id string, state certdv1.JobState, note string) error {
+	return b.settle(ctx, id, state, note, false)
+}
+
+// keepAlive tells JetStream a message is still being worked on, so a slow
+// post is not redelivered to another relay meanwhile.
+func keepAlive(ctx context.Context, msg jetstream.Msg, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // relaySubmitted delivers the answer of a submitted job to its callback URL

@@ -196,7 +196,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 			Description:   "results to post back",
 			FilterSubject: ResultSubject(r.source),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       2 * time.Minute, // put_result may take a minute
+			// A post may take a minute (xqueue calls the LMS synchronously);
+			// the relay reports progress every AckWait/3 meanwhile.
+			AckWait:       opts.AckWait,
 			MaxDeliver:    -1,              // results are never dropped
 			MaxAckPending: 1024,
 		}

@@ -496,37 +496,41 @@ func (x *StateChange) GetRegion() string {
 // bucket certs_jobs under the job id; the bridge, consumers and relay update
 // it with compare-and-set, the control service reads it.
 type JobRecord struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Source         Source                 `protobuf:"varint,2,opt,name=source,proto3,enum=certd.v1.Source" json:"source,omitempty"`
-	Action         Action                 `protobuf:"varint,3,opt,name=action,proto3,enum=certd.v1.Action" json:"action,omitempty"`
-	State          JobState               `protobuf:"varint,4,opt,name=state,proto3,enum=certd.v1.JobState" json:"state,omitempty"`
-	SubmissionId   int64                  `protobuf:"varint,5,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"` // xqueue only
-	XqueueKey      string                 `protobuf:"bytes,6,opt,name=xqueue_key,json=xqueueKey,proto3" json:"xqueue_key,omitempty"`           // newest submission_key from xqueue
-	Username       string                 `protobuf:"bytes,7,opt,name=username,proto3" json:"username,omitempty"`
-	CourseId       string                 `protobuf:"bytes,8,opt,name=course_id,json=courseId,proto3" json:"course_id,omitempty"`
-	DownloadUuid   string                 `protobuf:"bytes,9,opt,name=download_uuid,json=downloadUuid,proto3" json:"download_uuid,omitempty"`
-	VerifyUuid     string                 `protobuf:"bytes,10,opt,name=verify_uuid,json=verifyUuid,proto3" json:"verify_uuid,omitempty"`
-	DownloadUrl    string                 `protobuf:"bytes,11,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
-	VerifyUrl      string                 `protobuf:"bytes,12,opt,name=verify_url,json=verifyUrl,proto3" json:"verify_url,omitempty"`
-	Request        []byte                 `protobuf:"bytes,13,opt,name=request,proto3" json:"request,omitempty"`
-	Generation     uint32                 `protobuf:"varint,14,opt,name=generation,proto3" json:"generation,omitempty"`
-	Attempts       uint32                 `protobuf:"varint,15,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	LastError      string                 `protobuf:"bytes,16,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	Worker         string                 `protobuf:"bytes,17,opt,name=worker,proto3" json:"worker,omitempty"` // worker that last ran it
-	Region         string                 `protobuf:"bytes,18,opt,name=region,proto3" json:"region,omitempty"` // region of that worker
-	Answer         []byte                 `protobuf:"bytes,19,opt,name=answer,proto3" json:"answer,omitempty"` // the answer body posted (or to post)
-	AnswerOk       bool                   `protobuf:"varint,20,opt,name=answer_ok,json=answerOk,proto3" json:"answer_ok,omitempty"`
-	ErrorReason    string                 `protobuf:"bytes,21,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
-	CallbackUrl    string                 `protobuf:"bytes,22,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"` // Submit only
-	AnswersPosted  uint32                 `protobuf:"varint,23,opt,name=answers_posted,json=answersPosted,proto3" json:"answers_posted,omitempty"`
-	History        []*StateChange         `protobuf:"bytes,24,rep,name=history,proto3" json:"history,omitempty"`
-	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	DeadAt         *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=dead_at,json=deadAt,proto3" json:"dead_at,omitempty"`
-	LmsCallbackUrl string                 `protobuf:"bytes,28,opt,name=lms_callback_url,json=lmsCallbackUrl,proto3" json:"lms_callback_url,omitempty"` // from the xqueue header, for operators
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Source        Source                 `protobuf:"varint,2,opt,name=source,proto3,enum=certd.v1.Source" json:"source,omitempty"`
+	Action        Action                 `protobuf:"varint,3,opt,name=action,proto3,enum=certd.v1.Action" json:"action,omitempty"`
+	State         JobState               `protobuf:"varint,4,opt,name=state,proto3,enum=certd.v1.JobState" json:"state,omitempty"`
+	SubmissionId  int64                  `protobuf:"varint,5,opt,name=submission_id,json=submissionId,proto3" json:"submission_id,omitempty"` // xqueue only
+	XqueueKey     string                 `protobuf:"bytes,6,opt,name=xqueue_key,json=xqueueKey,proto3" json:"xqueue_key,omitempty"`           // newest submission_key from xqueue
+	Username      string                 `protobuf:"bytes,7,opt,name=username,proto3" json:"username,omitempty"`
+	CourseId      string                 `protobuf:"bytes,8,opt,name=course_id,json=courseId,proto3" json:"course_id,omitempty"`
+	DownloadUuid  string                 `protobuf:"bytes,9,opt,name=download_uuid,json=downloadUuid,proto3" json:"download_uuid,omitempty"`
+	VerifyUuid    string                 `protobuf:"bytes,10,opt,name=verify_uuid,json=verifyUuid,proto3" json:"verify_uuid,omitempty"`
+	DownloadUrl   string                 `protobuf:"bytes,11,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
+	VerifyUrl     string                 `protobuf:"bytes,12,opt,name=verify_url,json=verifyUrl,proto3" json:"verify_url,omitempty"`
+	Request       []byte                 `protobuf:"bytes,13,opt,name=request,proto3" json:"request,omitempty"`
+	Generation    uint32                 `protobuf:"varint,14,opt,name=generation,proto3" json:"generation,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,15,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError     string                 `protobuf:"bytes,16,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Worker        string                 `protobuf:"bytes,17,opt,name=worker,proto3" json:"worker,omitempty"` // worker that last ran it
+	Region        string                 `protobuf:"bytes,18,opt,name=region,proto3" json:"region,omitempty"` // region of that worker
+	Answer        []byte                 `protobuf:"bytes,19,opt,name=answer,proto3" json:"answer,omitempty"` // the answer body posted (or to post)
+	AnswerOk      bool                   `protobuf:"varint,20,opt,name=answer_ok,json=answerOk,proto3" json:"answer_ok,omitempty"`
+	ErrorReason   string                 `protobuf:"bytes,21,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
+	CallbackUrl   string                 `protobuf:"bytes,22,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"` // Submit only
+	AnswersPosted uint32                 `protobuf:"varint,23,opt,name=answers_posted,json=answersPosted,proto3" json:"answers_posted,omitempty"`
+	History       []*StateChange         `protobuf:"bytes,24,rep,name=history,proto3" json:"history,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	DeadAt        *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=dead_at,json=deadAt,proto3" json:"dead_at,omitempty"`
+	// posting_key is set (by compare-and-set) just before an answer is posted
+	// with that xqueue key, and cleared once the outcome is recorded. A relay
+	// that finds it set knows an earlier post may have reached xqueue (a
+	// crash, or another relay posting now) and must not post again blindly.
+	PostingKey    string `protobuf:"bytes,29,opt,name=posting_key,json=postingKey,proto3" json:"posting_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobRecord) Reset() {
@@ -748,9 +752,9 @@ func (x *JobRecord) GetDeadAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *JobRecord) GetLmsCallbackUrl() string {
+func (x *JobRecord) GetPostingKey() string {
 	if x != nil {
-		return x.LmsCallbackUrl
+		return x.PostingKey
 	}
 	return ""
 }
@@ -911,7 +915,7 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12\x16\n" +
 	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x16\n" +
-	"\x06region\x18\x05 \x01(\tR\x06region\"\xeb\a\n" +
+	"\x06region\x18\x05 \x01(\tR\x06region\"\xe8\a\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x10.certd.v1.SourceR\x06source\x12(\n" +
@@ -948,8 +952,9 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"created_at\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x123\n" +
-	"\adead_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x06deadAt\x12(\n" +
-	"\x10lms_callback_url\x18\x1c \x01(\tR\x0elmsCallbackUrl\"\xb9\x02\n" +
+	"\adead_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x06deadAt\x12\x1f\n" +
+	"\vposting_key\x18\x1d \x01(\tR\n" +
+	"postingKeyJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
