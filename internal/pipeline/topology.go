@@ -199,7 +199,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 			// A post may take a minute (xqueue calls the LMS synchronously);
 			// the relay reports progress every AckWait/3 meanwhile.
 			AckWait:       opts.AckWait,
-			MaxDeliver:    -1,              // results are never dropped
+			MaxDeliver:    -1, // results are never dropped
 			MaxAckPending: 1024,
 		}
 		if _, err := js.CreateOrUpdateConsumer(ctx, ResultsStream, cc); err != nil {
