@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,7 @@ func (b *Bridge) reapOnce(ctx context.Context) error {
 		}
 		reason := fmt.Sprintf("gave up after holding the job for %s: %s", b.holdGrace, r.LastError)
 		b.log.Warn("answering held job with an error", "job", r.Id, "held_since", r.DeadAt.AsTime())
-		if err := b.p.PublishResult(ctx, r.Source, pipeline.FailResult(r, reason)); err != nil {
+		if _, err := b.p.GiveUp(ctx, r, reason, b.worker.Id, b.worker.Region); err != nil && !errors.Is(err, pipeline.ErrNotHeld) {
 			return err
 		}
 	}

@@ -245,25 +245,14 @@ func failReason(given string, rec *certdv1.JobRecord) string {
 	return "given up by an operator"
 }
 
-// fail publishes the error result of a held job and records it. A Requeue
-// racing it bumps the generation, and the relay then ignores this result.
+// fail answers a held job now (see pipeline.GiveUp: of Fail, the reaper and
+// Requeue, only one wins).
 func (s *Service) fail(ctx context.Context, rec *certdv1.JobRecord, reason string) error {
-	res := pipeline.FailResult(rec, reason)
-	res.Worker, res.Region = s.worker.Id, s.worker.Region
-	if err := s.p.PublishResult(ctx, rec.Source, res); err != nil {
-		return fmt.Errorf("publish failed: %w", err)
-	}
-	_, err := s.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_DEAD || r.Generation != rec.Generation {
-			return pipeline.ErrNoChange // the relay (or a requeue) got there first
+	if _, err := s.p.GiveUp(ctx, rec, reason, s.worker.Id, s.worker.Region); err != nil {
+		if errors.Is(err, pipeline.ErrNotHeld) {
+			return fmt.Errorf("not held any more (requeued or given up meanwhile)")
 		}
-		r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, false, reason
-		s.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, "failed by operator: "+reason, s.worker.Id, s.worker.Region)
-		return nil
-	})
-	if err != nil {
-		// The result is published; the relay records and posts it anyway.
-		s.log.Warn("failed job published but not recorded", "job", rec.Id, "err", err)
+		return fmt.Errorf("give up: %w", err)
 	}
 	s.log.Info("held job failed", "job", rec.Id, "reason", reason)
 	return nil

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,12 +51,56 @@ func JobFromRecord(rec *certdv1.JobRecord) *certdv1.Job {
 	}
 }
 
-// FailResult is the error result that gives up on a job (held too long, or
-// failed by an operator).
+// FailResult is the result that gives up on a held job (held too long, or
+// failed by an operator): an error answer with reason, or, when the job had
+// produced a certificate that xqueue refused to take, that stored answer,
+// since the certificate exists.
 func FailResult(rec *certdv1.JobRecord, reason string) *certdv1.Result {
+	if rec.AnswerOk && len(rec.Answer) > 0 {
+		return &certdv1.Result{
+			JobId: rec.Id, Generation: rec.Generation, Ok: true, Answer: rec.Answer,
+			DownloadUrl: rec.DownloadUrl, VerifyUrl: rec.VerifyUrl,
+		}
+	}
 	return &certdv1.Result{
 		JobId: rec.Id, Generation: rec.Generation, Ok: false,
 		Answer:      ErrorAnswer(rec.Username, rec.CourseId, reason),
 		ErrorReason: reason,
 	}
+}
+
+// ErrNotHeld is returned by GiveUp for a job that is no longer held dead
+// (requeued, or given up already by someone else).
+var ErrNotHeld = errors.New("job is not held")
+
+// GiveUp answers a held (dead) job now: it claims the job by moving its
+// record from DEAD to RESULT_READY with compare-and-set, so that of an
+// operator's Fail, the grace-period reaper and a Requeue only one wins,
+// then publishes the result for the relay. If publishing fails the job is
+// put back to DEAD.
+func (p *Pipeline) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason, worker, region string) (*certdv1.Result, error) {
+	res := FailResult(rec, reason)
+	res.Worker, res.Region = worker, region
+	_, err := p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		if r.State != certdv1.JobState_JOB_STATE_DEAD || r.Generation != rec.Generation {
+			return ErrNotHeld
+		}
+		r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
+		p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, "given up: "+reason, worker, region)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.PublishResult(ctx, rec.Source, res); err != nil {
+		_, _ = p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
+			if r.State != certdv1.JobState_JOB_STATE_RESULT_READY || r.Generation != rec.Generation {
+				return ErrNoChange
+			}
+			p.Records.Transition(r, certdv1.JobState_JOB_STATE_DEAD, "giving up failed: "+err.Error(), worker, region)
+			return nil
+		})
+		return nil, err
+	}
+	return res, nil
 }
