@@ -180,12 +180,12 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 		return
 	}
 	log := c.log.With("job", job.Id)
-	attempt := 1
-	if md, err := msg.Metadata(); err == nil {
-		attempt = int(md.NumDelivered)
-	}
 
 	// Record the attempt; skip deliveries that are stale or already done.
+	// Attempts are counted here, when work starts, not from JetStream's
+	// delivery count, which also counts deliveries that never ran (a nak at
+	// shutdown, a prefetched message redelivered).
+	var attempt int
 	_, err := c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
 		if r.Generation > job.Generation {
 			return errSkip
@@ -197,7 +197,8 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 				return errSkip // result published before a crash, or held
 			}
 		}
-		r.Attempts = uint32(attempt)
+		r.Attempts++
+		attempt = int(r.Attempts)
 		r.Worker, r.Region = c.worker.Id, c.worker.Region
 		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RUNNING, fmt.Sprintf("attempt %d", attempt), c.worker.Id, c.worker.Region)
 		return nil
@@ -240,7 +241,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 		}
 		delay := pipeline.Backoff(attempt, c.retryBase, 5*time.Minute)
 		log.Warn("job failed; will retry", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
-		c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_RETRYING, err.Error(), false)
+		_ = c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_RETRYING, err.Error(), false)
 		_ = msg.NakWithDelay(delay)
 		return
 	}
@@ -265,14 +266,18 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 	}
 }
 
-// dead marks a job dead and held, and removes it from the stream.
+// dead marks a job dead and held, and only then removes it from the
+// stream: a job whose record could not be marked stays in the stream.
 func (c *Consumer) dead(ctx context.Context, msg jetstream.Msg, job *certdv1.Job, cause error) {
+	if err := c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_DEAD, cause.Error(), true); err != nil {
+		_ = msg.NakWithDelay(c.retryBase)
+		return
+	}
 	c.log.Error("job dead after its last attempt; held for an operator", "job", job.Id, "err", cause)
-	c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_DEAD, cause.Error(), true)
 	_ = msg.TermWithReason("dead: " + cause.Error())
 }
 
-func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, note string, dead bool) {
+func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, note string, dead bool) error {
 	_, err := c.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
 		r.LastError = note
 		if dead {
@@ -284,6 +289,7 @@ func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, 
 	if err != nil {
 		c.log.Warn("record state failed", "job", id, "state", state.String(), "err", err)
 	}
+	return err
 }
 
 // keepAlive tells JetStream the job is still being worked on, so a slow

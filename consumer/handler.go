@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
@@ -175,6 +176,10 @@ type Certificate struct {
 // Resolve turns a request into the certificate to draw, applying the
 // course's settings. Errors are permanent.
 func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, error) {
+	if !visible(document.Sanitize(req.Name)) {
+		// Only spaces, control, format or bidi characters: nothing to print.
+		return Certificate{}, permanent("name has no printable characters")
+	}
 	s, err := h.cfg.Catalog.Resolve(req.CourseID)
 	if err != nil {
 		return Certificate{}, permanent("course %q: %v", clip(req.CourseID), err)
@@ -242,6 +247,7 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 		if err != nil {
 			return nil, fmt.Errorf("sign: %w", err)
 		}
+		var verify []byte
 		pc := pages.Certificate{
 			Name: c.Fields.Name, Designation: c.Fields.Designation,
 			CourseName: c.Fields.CourseName, CourseID: c.Fields.CourseID, Org: c.Fields.Org,
@@ -254,12 +260,13 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 			VerifyURL: c.Fields.VerifyURL,
 		}
 		valid, err := pages.Valid(pc)
-		if err != nil {
-			return nil, fmt.Errorf("valid.html: %w", err)
+		if err == nil {
+			verify, err = pages.Verify(pc)
 		}
-		verify, err := pages.Verify(pc)
-		if err != nil {
-			return nil, fmt.Errorf("verify.html: %w", err)
+		if pages.IsPermanent(err) {
+			return nil, permanent("verification page: %v", err)
+		} else if err != nil {
+			return nil, fmt.Errorf("verification pages: %w", err)
 		}
 		files = append(files,
 			file{h.sigKey(job.VerifyUuid), "application/pgp-signature", sig},
@@ -282,6 +289,13 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 		res.VerifyUrl = c.Fields.VerifyURL
 	}
 	return res, nil
+}
+
+// visible reports whether s has a letter, digit, punctuation or symbol.
+func visible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+	}) >= 0
 }
 
 func clip(s string) string {
