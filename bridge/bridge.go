@@ -89,8 +89,15 @@ func WithHoldGrace(d time.Duration) Option { return func(b *Bridge) { b.holdGrac
 // period (default 1 minute).
 func WithReapInterval(d time.Duration) Option { return func(b *Bridge) { b.reapInterval = d } }
 
-// WithCallbackClient sets the HTTP client for Submit callbacks.
+// WithCallbackClient sets the HTTP client for Submit callbacks (the default
+// refuses non-public addresses and redirects).
 func WithCallbackClient(c *http.Client) Option { return func(b *Bridge) { b.callbackClient = c } }
+
+// WithPrivateCallbacks lets Submit callbacks go to loopback and private
+// addresses (for callbacks inside a trusted network, and tests).
+func WithPrivateCallbacks(allow bool) Option {
+	return func(b *Bridge) { b.callbackClient = newCallbackClient(allow) }
+}
 
 // WithRegion names the region this bridge runs in (for heartbeats).
 func WithRegion(r string) Option {
@@ -108,7 +115,7 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 		holdGrace:       24 * time.Hour,
 		reapInterval:    time.Minute,
 		relayWorkers:    8,
-		callbackClient:  &http.Client{Timeout: 30 * time.Second},
+		callbackClient:  newCallbackClient(false),
 		worker:          pipeline.NewWorker("bridge", ""),
 		rate:            newRateMeter(30),
 	}

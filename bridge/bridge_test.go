@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -414,5 +416,41 @@ func TestCrashAfterPostDoesNotPostTwice(t *testing.T) {
 	}
 	if s := xs.Stats(); s.PutResults != 1 {
 		t.Errorf("%d put_results, want 1", s.PutResults)
+	}
+}
+
+// TestCallbacksToPrivateAddressesRefused: a submitted job whose callback
+// URL points inside the network (here loopback) is not posted there by
+// default; its answer stays in the record.
+func TestCallbacksToPrivateAddressesRefused(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	env.RunBridge(t)
+	env.RunConsumer(t, nil, nil)
+	ctx := waitCtx(t)
+	rec := &certdv1.JobRecord{
+		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
+		State: certdv1.JobState_JOB_STATE_ACCEPTED, Username: "jdoe", CourseId: "course-v1:a+b+c",
+		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
+		Request:     []byte(body(t, create("jdoe", "Jane Doe"))),
+		CallbackUrl: srv.URL + "/hook?secret=s3cr3t",
+	}
+	if _, _, err := env.P.Records.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.P.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := testenv.WaitState(ctx, env, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("callback to a loopback address was posted")
+	}
+	if !got.AnswerOk || !strings.Contains(got.LastError, "not a public address") {
+		t.Errorf("record: answer ok %v, last error %q", got.AnswerOk, got.LastError)
 	}
 }

@@ -304,13 +304,16 @@ func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) err
 	if rec.CallbackUrl != "" {
 		status, err := b.callback(ctx, rec.CallbackUrl, rec.Answer)
 		switch {
+		case errors.Is(err, errPrivateAddress):
+			b.log.Warn("callback refused: not a public address", "job", rec.Id, "callback", redactURL(rec.CallbackUrl))
+			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error())
 		case err != nil:
 			return err
 		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 			// The receiver will never take it; keep the answer in the record.
 			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status))
 		case status >= 300:
-			return fmt.Errorf("callback %s: HTTP %d", rec.CallbackUrl, status)
+			return fmt.Errorf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
 		}
 	}
 	_, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
@@ -324,12 +327,12 @@ func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) err
 func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: callback %s: %w", errTerm, url, err)
+		return 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.callbackClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("callback %s: %w", url, err)
+		return 0, fmt.Errorf("callback %s: %w", redactURL(url), errors.Unwrap(err))
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil

@@ -23,14 +23,15 @@ type JobHandler interface {
 
 // Consumer pulls jobs of every action from JetStream and runs them.
 type Consumer struct {
-	p           *pipeline.Pipeline
-	h           JobHandler
-	log         *slog.Logger
-	workers     int
-	maxAttempts int
-	retryBase   time.Duration
-	worker      *certdv1.Worker
-	onStart     func(context.Context) error
+	p            *pipeline.Pipeline
+	h            JobHandler
+	log          *slog.Logger
+	workers      int
+	maxAttempts  int
+	retryBase    time.Duration
+	drainTimeout time.Duration
+	worker       *certdv1.Worker
+	onStart      func(context.Context) error
 
 	mu                     sync.Mutex
 	inFlight, done, failed int64
@@ -59,10 +60,15 @@ func WithRegion(r string) Option {
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Consumer) { c.log = l } }
 
+// WithDrainTimeout bounds how long jobs under way may run on after Run's
+// context ends (default 1 minute); jobs still running then are cancelled
+// and redelivered elsewhere.
+func WithDrainTimeout(d time.Duration) Option { return func(c *Consumer) { c.drainTimeout = d } }
+
 // New returns a consumer running h over the pipeline.
 func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
 	c := &Consumer{
-		p: p, h: h, log: slog.Default(), workers: 2, maxAttempts: 5, retryBase: 2 * time.Second,
+		p: p, h: h, log: slog.Default(), workers: 2, maxAttempts: 5, retryBase: 2 * time.Second, drainTimeout: time.Minute,
 		worker: pipeline.NewWorker("consumer", ""),
 	}
 	for _, o := range opts {
@@ -76,13 +82,20 @@ func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
 // ones it holds and returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	var its []jetstream.MessagesContext
+	stopAll := func() {
+		for _, it := range its {
+			it.Stop()
+		}
+	}
 	for _, a := range pipeline.Actions {
 		cons, err := c.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(a))
 		if err != nil {
+			stopAll()
 			return fmt.Errorf("bind consumer %s: %w", pipeline.ConsumerName(a), err)
 		}
 		it, err := cons.Messages(jetstream.PullMaxMessages(1))
 		if err != nil {
+			stopAll()
 			return fmt.Errorf("consume %s: %w", pipeline.ConsumerName(a), err)
 		}
 		its = append(its, it)
@@ -96,7 +109,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, c.workers)
 	var jobs sync.WaitGroup
 	var loops sync.WaitGroup
-	workCtx := context.WithoutCancel(ctx) // in-flight jobs finish after ctx ends
+	// In-flight jobs finish after ctx ends, but not for longer than the
+	// drain timeout: a job cut off then is redelivered elsewhere.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrainTimer := context.AfterFunc(ctx, func() { time.AfterFunc(c.drainTimeout, cancelWork) })
+	defer stopDrainTimer()
 	for _, it := range its {
 		loops.Add(1)
 		go func() {
@@ -140,9 +158,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	loops.Wait()
-	for _, it := range its {
-		it.Stop() // prefetched, unstarted messages are redelivered elsewhere
-	}
+	stopAll() // prefetched, unstarted messages are redelivered elsewhere
 	jobs.Wait()
 	stopHB()
 	<-hbDone

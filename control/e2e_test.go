@@ -131,7 +131,8 @@ func newFlow(t *testing.T) *flow {
 
 // runBridge starts a bridge pulling from the stand-in.
 func (f *flow) runBridge(t *testing.T) (stop func()) {
-	b := bridge.New(f.p, bridge.WithXQueue(f.xq), bridge.WithLogger(f.log), bridge.WithPollInterval(20*time.Millisecond))
+	b := bridge.New(f.p, bridge.WithXQueue(f.xq), bridge.WithLogger(f.log), bridge.WithPollInterval(20*time.Millisecond),
+		bridge.WithPrivateCallbacks(true)) // the test's callback server is on loopback
 	return run(t, b.Run)
 }
 

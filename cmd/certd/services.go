@@ -34,9 +34,9 @@ import (
 // Settings used by each part; a command declares the union of its parts'.
 var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
-	bridgeSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth", "xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace"}
-	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
-	consumerSettings = []string{"workers", "max-attempts", "retry-delay"}
+	bridgeSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth", "xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
+	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
+	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
 	httpSettings     = []string{"http-addr"}
 )
@@ -165,7 +165,7 @@ func newXQueue(c *config, log *slog.Logger) (*xqueue.Client, error) {
 		BaseURL:   c.str("xqueue-url"),
 		Queue:     c.str("xqueue-queue"),
 		Username:  c.require("xqueue-user"),
-		Password:  c.str("xqueue-password"),
+		Password:  c.require("xqueue-password"),
 		BasicAuth: c.str("xqueue-basic-auth"),
 		Logger:    log,
 	})
@@ -184,6 +184,7 @@ func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Log
 		bridge.WithMaxPending(c.int("max-pending")),
 		bridge.WithLease(c.duration("xqueue-lease")),
 		bridge.WithHoldGrace(c.duration("hold-grace")),
+		bridge.WithPrivateCallbacks(c.bool("callback-allow-private")),
 	}
 	if xq != nil {
 		opts = append(opts, bridge.WithXQueue(xq))
@@ -214,6 +215,9 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 		sopts = append(sopts, storage.WithEndpoint(v))
 	}
 	sopts = append(sopts, storage.WithRegion(c.str("s3-region")), storage.WithPathStyle(c.bool("s3-path-style")), storage.WithLogger(log))
+	if v := c.str("s3-cache-control"); v != "" {
+		sopts = append(sopts, storage.WithCacheControl(v))
+	}
 	if v := c.str("s3-acl"); v != "" {
 		sopts = append(sopts, storage.WithObjectACL(v))
 	}
@@ -324,6 +328,7 @@ func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *sl
 		consumer.WithWorkers(workers),
 		consumer.WithMaxAttempts(c.int("max-attempts")),
 		consumer.WithRetryDelay(c.duration("retry-delay")),
+		consumer.WithDrainTimeout(c.duration("drain-timeout")),
 	)
 }
 
