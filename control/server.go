@@ -29,9 +29,9 @@ import (
 
 // ServerConfig says how the control service is put on the network.
 type ServerConfig struct {
-	// Token is the bearer token every certd.v1.Control call must carry as
-	// "authorization: Bearer <token>". Health checks and server reflection
-	// (which only describes the public API) are open.
+	// Token is the bearer token every call must carry as
+	// "authorization: Bearer <token>", reflection included; only health
+	// checks are open.
 	// Without a token the service refuses to listen on anything but a
 	// loopback address, and every local caller is trusted.
 	Token string
@@ -296,21 +296,15 @@ func (c *ctxStream) Context() context.Context { return c.ctx }
 
 func isControl(method string) bool { return strings.HasPrefix(method, "/"+servedName+"/") }
 
-// open reports whether a method needs no token: health checks (for load
-// balancers and orchestrators) and server reflection, which only describes
-// the public API, so that "grpcurl host:port list" and "describe" work
-// without credentials (and grpcurl can find the health service).
+// open reports whether a method needs no token: only health checks, for
+// load balancers and orchestrators. Reflection needs the token too (grpcurl
+// sends its -H headers with reflection requests).
 func open(method string) bool {
-	for _, p := range []string{"/grpc.health.v1.Health/", "/grpc.reflection.v1.ServerReflection/", "/grpc.reflection.v1alpha.ServerReflection/"} {
-		if strings.HasPrefix(method, p) {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/")
 }
 
-// authenticator checks the bearer token of every call except the open
-// ones (health, reflection). want is the SHA-256 of the token (nil: no token, all allowed);
+// authenticator checks the bearer token of every call except health
+// checks. want is the SHA-256 of the token (nil: no token, all allowed);
 // comparing fixed-size digests in constant time leaks neither the token
 // nor its length.
 type authenticator struct {

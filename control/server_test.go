@@ -27,6 +27,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -85,8 +86,8 @@ func TestAuthentication(t *testing.T) {
 		}
 	}
 
-	// Reflection (grpcurl list/describe) is open: it only describes the
-	// public API.
+	// Reflection (grpcurl list/describe) needs the token like every other
+	// call; grpcurl sends its -H headers with reflection requests.
 	list := func(ctx context.Context) ([]string, error) {
 		rc, err := reflectionpb.NewServerReflectionClient(e.conn).ServerReflectionInfo(ctx)
 		if err != nil {
@@ -107,7 +108,10 @@ func TestAuthentication(t *testing.T) {
 		}
 		return names, rc.CloseSend()
 	}
-	names, err := list(bare)
+	if _, err := list(bare); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("reflection without a token: %v, want Unauthenticated", err)
+	}
+	names, err := list(with("Bearer " + token))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,13 @@
 // grpc.health.v1 and server reflection, and send the process's heartbeat
 // (role "control").
 //
-// Security: every certd.v1.Control call needs "authorization: Bearer
-// <token>", compared in constant time. Open without a token are
-// grpc.health.v1 (for load balancers and orchestrators) and server
-// reflection, which only describes the public API, so that
+// Security: every call, reflection included, needs "authorization: Bearer
+// <token>", compared in constant time. Only grpc.health.v1 (for load
+// balancers and orchestrators) is open. With grpcurl, which sends its -H
+// headers with reflection requests too:
 //
-//	grpcurl -plaintext localhost:9090 list
-//	grpcurl -plaintext localhost:9090 describe certd.v1.Control
-//	grpcurl -plaintext localhost:9090 grpc.health.v1.Health/Check
+//	grpcurl -plaintext -H "authorization: Bearer $TOKEN" localhost:9090 list
+//	grpcurl -plaintext -H "authorization: Bearer $TOKEN" localhost:9090 describe certd.v1.Control
 //	grpcurl -plaintext -H "authorization: Bearer $TOKEN" \
 //	    -d '{"filter": {"states": ["JOB_STATE_DEAD"]}, "dry_run": true}' \
 //	    localhost:9090 certd.v1.Control/Requeue
