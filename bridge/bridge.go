@@ -139,16 +139,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// Bind everything first, so that a failed start leaves nothing running.
 	relaySubmit, err := b.newRelay(ctx, pipeline.RelaySubmit, b.relaySubmitted)
 	if err != nil {
 		return err
 	}
-	run(relaySubmit)
+	var relayXq func(context.Context) error
 	if b.xq != nil {
-		relayXq, err := b.newRelay(ctx, pipeline.RelayXqueue, b.relayToXqueue)
-		if err != nil {
+		if relayXq, err = b.newRelay(ctx, pipeline.RelayXqueue, b.relayToXqueue); err != nil {
 			return err
 		}
+	}
+	run(relaySubmit)
+	if relayXq != nil {
 		run(relayXq)
 		run(b.intake)
 	} else {

@@ -104,8 +104,13 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		if !bytes.Equal(existing.Request, raw) || existing.CallbackUrl != cb {
 			return nil, status.Errorf(codes.AlreadyExists, "request_id was used for a different request (job %s)", existing.Id)
 		}
-		s.log.Info("submit retried; returning the existing job", "job", existing.Id)
-		return &certdv1.SubmitResponse{Id: existing.Id, Job: existing}, nil
+		if existing.State != certdv1.JobState_JOB_STATE_ACCEPTED {
+			s.log.Info("submit retried; returning the existing job", "job", existing.Id)
+			return &certdv1.SubmitResponse{Id: existing.Id, Job: existing}, nil
+		}
+		// The first Submit recorded the job but may not have published it:
+		// publish it now (a publish that did happen is deduplicated).
+		rec = existing
 	}
 	if err := s.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
 		// The record stays ACCEPTED: Requeue publishes it once it counts as

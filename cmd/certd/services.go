@@ -101,7 +101,11 @@ func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error
 		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(url), err)
 	}
 	return nc, func() {
-		_ = nc.Drain()
+		// Every publish and ack is synchronous, so nothing is buffered;
+		// flush what may be in flight and close before the embedded
+		// server goes.
+		_ = nc.FlushTimeout(2 * time.Second)
+		nc.Close()
 		if ns != nil {
 			ns.Shutdown()
 			ns.WaitForShutdown()
