@@ -118,7 +118,7 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 		return
 	}
 	b.count(1, 0, 0)
-	stop := keepAlive(ctx, msg, b.p.Opts.AckWait/3)
+	stop := pipeline.KeepAlive(ctx, msg, b.p.Opts.AckWait/3)
 	err = post(ctx, rec)
 	stop()
 	b.count(-1, 0, 0)
@@ -275,27 +275,6 @@ func (b *Bridge) release(ctx context.Context, id, note string) error {
 // mark moves a record to a state with a note.
 func (b *Bridge) mark(ctx context.Context, id string, state certdv1.JobState, note string) error {
 	return b.settle(ctx, id, state, note, false)
-}
-
-// keepAlive tells JetStream a message is still being worked on, so a slow
-// post is not redelivered to another relay meanwhile.
-func keepAlive(ctx context.Context, msg jetstream.Msg, every time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // relaySubmitted delivers the answer of a submitted job to its callback URL

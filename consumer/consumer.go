@@ -133,7 +133,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 					}
 					continue
 				}
-				alive := c.keepAlive(workCtx, msg)
+				alive := pipeline.KeepAlive(workCtx, msg, c.p.Opts.AckWait/3)
 				select {
 				case slots <- struct{}{}:
 				case <-ctx.Done():
@@ -306,25 +306,4 @@ func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, 
 		c.log.Warn("record state failed", "job", id, "state", state.String(), "err", err)
 	}
 	return err
-}
-
-// keepAlive tells JetStream the job is still being worked on, so a slow
-// job is not redelivered to another worker while this one is healthy.
-func (c *Consumer) keepAlive(ctx context.Context, msg jetstream.Msg) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(c.p.Opts.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }

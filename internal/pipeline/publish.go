@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -103,4 +104,26 @@ func (p *Pipeline) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason, w
 		return nil, err
 	}
 	return res, nil
+}
+
+// KeepAlive tells JetStream every interval that msg is still being worked
+// on, so that a slow job or post is not redelivered to another worker while
+// this one is healthy. stop ends it and waits for its goroutine.
+func KeepAlive(ctx context.Context, msg jetstream.Msg, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
