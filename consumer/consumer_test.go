@@ -113,11 +113,14 @@ func TestConsumerKilledMidJob(t *testing.T) {
 		t.Errorf("%d callbacks, want 1", n)
 	}
 	// Same keys, no orphans: one PDF and one verification folder.
-	pdfs, _ := env.Store.List(ctx, "downloads/")
-	if len(pdfs) != 1 || !strings.Contains(pdfs[0], rec.DownloadUuid) {
-		t.Errorf("downloads: %v", pdfs)
+	pdfs, err := env.Store.List(ctx, "downloads/")
+	if err != nil || len(pdfs) != 1 || !strings.Contains(pdfs[0], rec.DownloadUuid) {
+		t.Fatalf("downloads: %v, %v", pdfs, err)
 	}
-	pdf, _ := env.Store.Get(ctx, pdfs[0])
+	pdf, err := env.Store.Get(ctx, pdfs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig, err := env.Store.Get(ctx, "cert/"+rec.VerifyUuid+"/Certificate.pdf.sig")
 	if err != nil {
 		t.Fatal(err)

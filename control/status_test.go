@@ -56,7 +56,10 @@ func TestGetStatus(t *testing.T) {
 	for range 3 {
 		xs.Submit(`{"action": "create", "username": "u", "course_id": "c", "name": "N"}`)
 	}
-	e := newEnv(t, control.WithXQueue(xqueueClient(t, xs)), control.WithXqueueURL(xs.URL()), control.WithRegion("us-east"))
+	// A long ack wait: the job held below must stay "in flight" however
+	// slow the machine.
+	e := newEnvOn(t, startPipeline(t, pipeline.Options{AckWait: time.Hour}), control.ServerConfig{Token: token},
+		control.WithXQueue(xqueueClient(t, xs)), control.WithXqueueURL(xs.URL()), control.WithRegion("us-east"))
 	ctx := authed(t)
 
 	// Two create jobs and a remove queued; one create taken by a worker

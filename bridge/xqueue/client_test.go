@@ -266,7 +266,10 @@ func TestPutResultOutcomeUnknownIsNotRetried(t *testing.T) {
 	}
 
 	// 500 and 504 after xqueue acted, and a connection dropped after sending.
+	// A client with the default timeout, so that a slow machine cannot turn
+	// these into plain timeouts.
 	s.SetLMSLatency(0)
+	c = testClient(t, s, nil)
 	for _, f := range []xqueuetest.Fault{
 		{Endpoint: "put_result", Status: http.StatusGatewayTimeout, AfterHandling: true},
 		{Endpoint: "put_result", Status: http.StatusInternalServerError, AfterHandling: true},

@@ -296,8 +296,8 @@ func TestSplitProcessesConsumerKilled(t *testing.T) {
 	}
 	e.checkAnsweredOnce(t, ids)
 	redelivered := survivor.out.count("attempt=2")
+	// checkAnsweredOnce is the assertion; the counts from the logs are for
+	// the reader only (a job whose result was published just before the
+	// kill is logged by neither process).
 	t.Logf("victim finished %d jobs before SIGKILL; the survivor ran %d jobs, %d of them a second attempt", doneByVictim, survivor.out.count("job done"), redelivered)
-	if doneByVictim+survivor.out.count("job done") < n {
-		t.Errorf("jobs done: %d by the victim + %d by the survivor < %d", doneByVictim, survivor.out.count("job done"), n)
-	}
 }

@@ -143,9 +143,15 @@ func TestS3CancelInFlight(t *testing.T) {
 		}))
 		res := make(chan error, 1)
 		go func() { res <- op.call(ctx) }()
-		<-wrote // the request is on the wire; the server will never answer
-		cancel()
-		err := <-res
+		var err error
+		select {
+		case <-wrote: // the request is on the wire; the server will never answer
+			cancel()
+			err = <-res
+		case err = <-res:
+			cancel()
+			t.Fatalf("%s returned before its request was sent: %v", op.name, err)
+		}
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s on a hung server after cancel: error = %v, want context.Canceled", op.name, err)
 		}
