@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,7 +143,33 @@ func (c *config) parse(args []string) error {
 			c.values[n] = settings[n].def
 		}
 	}
+	c.checkKinds()
 	return nil
+}
+
+// checkKinds reports, up front and all at once, every value that does not
+// have the kind of its default (a number, a duration, true or false).
+func (c *config) checkKinds() {
+	for _, n := range c.names {
+		switch def := settings[n].def; {
+		case def == "true" || def == "false":
+			c.bool(n)
+		case isInt(def):
+			c.int(n)
+		case isDuration(def):
+			c.duration(n)
+		}
+	}
+}
+
+func isInt(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+func isDuration(s string) bool {
+	_, err := time.ParseDuration(s)
+	return err == nil
 }
 
 func readYAML(path string) (map[string]string, error) {
@@ -186,7 +213,10 @@ func (c *config) str(n string) string {
 }
 
 func (c *config) bad(n, format string, args ...any) {
-	c.errs = append(c.errs, fmt.Sprintf("%s (--%s / %s): %s", n, n, envName(n), fmt.Sprintf(format, args...)))
+	msg := fmt.Sprintf("%s (--%s / %s): %s", n, n, envName(n), fmt.Sprintf(format, args...))
+	if !slices.Contains(c.errs, msg) {
+		c.errs = append(c.errs, msg)
+	}
 }
 
 func (c *config) require(n string) string {
