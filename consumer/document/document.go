@@ -372,6 +372,7 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 		return
 	}
 	pdf.SetCatalogSort(true) // deterministic object order
+	pdf.SetProducer("certd", false)
 	if !l.when.IsZero() {
 		pdf.SetModificationDate(l.when)
 	}
