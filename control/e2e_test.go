@@ -24,47 +24,14 @@ import (
 	"github.com/certd-dev/certd/bridge/xqueuetest"
 	"github.com/certd-dev/certd/consumer"
 	"github.com/certd-dev/certd/consumer/courses"
-	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
 const downloadBase = "https://certs.example.test"
-
-var (
-	rendererOnce sync.Once
-	renderer     *document.Renderer
-	rendererErr  error
-)
-
-// sharedRenderer parses the fonts once per test binary, as production does
-// once per process.
-func sharedRenderer(t *testing.T) *document.Renderer {
-	t.Helper()
-	rendererOnce.Do(func() { renderer, rendererErr = document.NewRenderer() })
-	if rendererErr != nil {
-		t.Fatalf("renderer: %v", rendererErr)
-	}
-	return renderer
-}
-
-// testLogger sends warnings and errors to the test log.
-func testLogger(t *testing.T) *slog.Logger {
-	level := slog.LevelWarn
-	if os.Getenv("CERTD_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // fileStorage is real file storage whose volume can be taken away (as an
 // unmounted disk: the directory is replaced by a plain file) and brought
@@ -123,7 +90,7 @@ func newFlow(t *testing.T) *flow {
 	xs := xqueuetest.NewServer(xqueuetest.WithUser(xqUser, xqPass))
 	t.Cleanup(xs.Close)
 	xq := xqueueClient(t, xs)
-	f := &flow{xs: xs, xq: xq, store: newFileStorage(t), log: testLogger(t)}
+	f := &flow{xs: xs, xq: xq, store: newFileStorage(t), log: testenv.Logger(t)}
 	f.env = newEnvOn(t, p, control.ServerConfig{Token: token}, control.WithXQueue(xq), control.WithXqueueURL(xs.URL()))
 	f.stopBridge = f.runBridge(t)
 	return f
@@ -133,7 +100,7 @@ func newFlow(t *testing.T) *flow {
 func (f *flow) runBridge(t *testing.T) (stop func()) {
 	b := bridge.New(f.p, bridge.WithXQueue(f.xq), bridge.WithLogger(f.log), bridge.WithPollInterval(20*time.Millisecond),
 		bridge.WithPrivateCallbacks(true)) // the test's callback server is on loopback
-	return run(t, b.Run)
+	return testenv.Run(t, b.Run)
 }
 
 // runConsumer starts a consumer with the real handler over the flow's
@@ -145,31 +112,14 @@ func (f *flow) runConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := consumer.NewHandler(consumer.HandlerConfig{
-		Store: f.store, Renderer: sharedRenderer(t), Catalog: catalog,
+		Store: f.store, Renderer: testenv.Renderer(t), Catalog: catalog,
 		DownloadURL: downloadBase, VerifyURL: "https://verify.example.test", Logger: f.log,
 	})
 	// One worker is enough for every action (a slot is taken only once a
 	// message has arrived).
 	c := consumer.New(f.p, h, consumer.WithLogger(f.log), consumer.WithWorkers(1),
 		consumer.WithMaxAttempts(2), consumer.WithRetryDelay(20*time.Millisecond))
-	run(t, c.Run)
-}
-
-// run runs a component until stop is called or the test ends; stop waits
-// for it to return.
-func run(t *testing.T, f func(context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := f(ctx); err != nil {
-			t.Errorf("component stopped: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	testenv.Run(t, c.Run)
 }
 
 // jobWatch follows WatchJobs and keeps the latest state of every job.
