@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -16,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // fileStore keeps objects as files under a root directory.
@@ -43,7 +41,6 @@ import (
 // directory while the process runs.
 type fileStore struct {
 	dir string
-	log *slog.Logger
 }
 
 const tmpPrefix = ".certd-tmp-"
@@ -64,7 +61,7 @@ func openFile(u *url.URL, o options) (Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("storage open %s: root is not a directory", u.Redacted())
 	}
-	return &fileStore{dir: dir, log: o.logger.With("store", "file", "root", dir)}, nil
+	return &store{b: &fileStore{dir: dir}, log: o.logger.With("store", "file", "root", dir)}, nil
 }
 
 func (s *fileStore) openRoot() (*os.Root, error) { return os.OpenRoot(s.dir) }
@@ -75,21 +72,7 @@ func conflict(err error) bool {
 		errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
-func (s *fileStore) Put(ctx context.Context, key string, data []byte, contentType string) (err error) {
-	start := time.Now()
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage put %s: %w", quoteShort(key), err)
-		} else {
-			s.log.DebugContext(ctx, "storage put", "key", key, "bytes", len(data), "took", time.Since(start))
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (s *fileStore) put(ctx context.Context, key string, data []byte, _ string) error {
 	root, err := s.openRoot()
 	if err != nil {
 		return err
@@ -167,18 +150,7 @@ func createTemp(root *os.Root, dir string) (*os.File, string, error) {
 	return nil, "", lastErr
 }
 
-func (s *fileStore) Get(ctx context.Context, key string) (data []byte, err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage get %s: %w", quoteShort(key), err)
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+func (s *fileStore) get(_ context.Context, key string) ([]byte, error) {
 	root, err := s.openRoot()
 	if err != nil {
 		return nil, err
@@ -200,25 +172,14 @@ func (s *fileStore) Get(ctx context.Context, key string) (data []byte, err error
 	if !fi.Mode().IsRegular() {
 		return nil, ErrNotFound // a directory (or device) is not an object
 	}
-	data, err = io.ReadAll(f)
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
 	}
 	return data, nil
 }
 
-func (s *fileStore) Delete(ctx context.Context, key string) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage delete %s: %w", quoteShort(key), err)
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func (s *fileStore) delete(_ context.Context, key string) error {
 	root, err := s.openRoot()
 	if err != nil {
 		return err
@@ -251,18 +212,7 @@ func (s *fileStore) Delete(ctx context.Context, key string) (err error) {
 	return nil
 }
 
-func (s *fileStore) List(ctx context.Context, prefix string) (keys []string, err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage list %s: %w", quoteShort(prefix), err)
-		}
-	}()
-	if err := checkPrefix(prefix); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+func (s *fileStore) list(ctx context.Context, prefix string) ([]string, error) {
 	root, err := s.openRoot()
 	if err != nil {
 		return nil, err
@@ -279,7 +229,7 @@ func (s *fileStore) List(ctx context.Context, prefix string) (keys []string, err
 	default:
 		starts = []string{path.Dir(prefix)}
 	}
-	keys = []string{}
+	keys := []string{}
 	for _, start := range starts {
 		err := fs.WalkDir(fsys, start, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {

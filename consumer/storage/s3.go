@@ -13,7 +13,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -80,14 +79,15 @@ func openS3(ctx context.Context, u *url.URL, o options) (Store, error) {
 		}
 		so.UsePathStyle = o.pathStyle
 	})
-	return &s3Store{
+	log := o.logger.With("store", "s3", "bucket", bucket, "prefix", prefix)
+	return &store{b: &s3Store{
 		client:       client,
 		bucket:       bucket,
 		prefix:       prefix,
 		cacheControl: o.cacheControl,
 		acl:          o.acl,
-		log:          o.logger.With("store", "s3", "bucket", bucket, "prefix", prefix),
-	}, nil
+		log:          log,
+	}, log: log}, nil
 }
 
 // mapS3Error turns "no such key" answers into ErrNotFound, keeping the
@@ -114,18 +114,7 @@ func mapS3Error(err error) error {
 	return err
 }
 
-func (s *s3Store) Put(ctx context.Context, key string, data []byte, contentType string) (err error) {
-	start := time.Now()
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage put %s: %w", quoteShort(key), err)
-		} else {
-			s.log.DebugContext(ctx, "storage put", "key", key, "bytes", len(data), "took", time.Since(start))
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return err
-	}
+func (s *s3Store) put(ctx context.Context, key string, data []byte, contentType string) error {
 	if contentType == "" {
 		contentType = mime.TypeByExtension(path.Ext(key))
 		if contentType == "" {
@@ -145,19 +134,11 @@ func (s *s3Store) Put(ctx context.Context, key string, data []byte, contentType 
 	if s.acl != "" {
 		in.ACL = types.ObjectCannedACL(s.acl)
 	}
-	_, err = s.client.PutObject(ctx, in)
+	_, err := s.client.PutObject(ctx, in)
 	return err
 }
 
-func (s *s3Store) Get(ctx context.Context, key string) (data []byte, err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage get %s: %w", quoteShort(key), err)
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
+func (s *s3Store) get(ctx context.Context, key string) ([]byte, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
@@ -169,16 +150,8 @@ func (s *s3Store) Get(ctx context.Context, key string) (data []byte, err error) 
 	return io.ReadAll(out.Body)
 }
 
-func (s *s3Store) Delete(ctx context.Context, key string) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage delete %s: %w", quoteShort(key), err)
-		}
-	}()
-	if err := CheckKey(key); err != nil {
-		return err
-	}
-	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
+func (s *s3Store) delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 	})
@@ -188,20 +161,12 @@ func (s *s3Store) Delete(ctx context.Context, key string) (err error) {
 	return err
 }
 
-func (s *s3Store) List(ctx context.Context, prefix string) (keys []string, err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("storage list %s: %w", quoteShort(prefix), err)
-		}
-	}()
-	if err := checkPrefix(prefix); err != nil {
-		return nil, err
-	}
+func (s *s3Store) list(ctx context.Context, prefix string) ([]string, error) {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket),
 		Prefix: aws.String(s.prefix + prefix),
 	})
-	keys = []string{}
+	keys := []string{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -46,6 +47,77 @@ type Store interface {
 	// "cert/", or a valid key optionally followed by "/". List is meant for
 	// tools and tests, not for hot paths.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// backend does the work of one kind of store (file or S3). The store
+// wrapper calls it only with a valid key or prefix and a context that was
+// live when the call began, and adds the operation and key to its errors.
+type backend interface {
+	put(ctx context.Context, key string, data []byte, contentType string) error
+	get(ctx context.Context, key string) ([]byte, error)
+	delete(ctx context.Context, key string) error
+	list(ctx context.Context, prefix string) ([]string, error)
+}
+
+// store is the Store that Open returns. It keeps what every backend shares
+// in one place: key and prefix validation, the context check before any
+// I/O, errors of the form `storage <op> "<key>": ...` and the debug log.
+type store struct {
+	b   backend
+	log *slog.Logger
+}
+
+// begin reports why a call must not reach the backend: the result of the
+// key or prefix check, else a finished context.
+func begin(ctx context.Context, checkErr error) error {
+	if checkErr != nil {
+		return checkErr
+	}
+	return ctx.Err()
+}
+
+// wrap adds the operation and key (or prefix) to err; nil stays nil.
+func wrap(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("storage %s %s: %w", op, quoteShort(key), err)
+}
+
+func (s *store) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	start := time.Now()
+	err := begin(ctx, CheckKey(key))
+	if err == nil {
+		err = s.b.put(ctx, key, data, contentType)
+	}
+	if err != nil {
+		return wrap("put", key, err)
+	}
+	s.log.DebugContext(ctx, "storage put", "key", key, "bytes", len(data), "took", time.Since(start))
+	return nil
+}
+
+func (s *store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := begin(ctx, CheckKey(key)); err != nil {
+		return nil, wrap("get", key, err)
+	}
+	data, err := s.b.get(ctx, key)
+	return data, wrap("get", key, err)
+}
+
+func (s *store) Delete(ctx context.Context, key string) error {
+	if err := begin(ctx, CheckKey(key)); err != nil {
+		return wrap("delete", key, err)
+	}
+	return wrap("delete", key, s.b.delete(ctx, key))
+}
+
+func (s *store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := begin(ctx, checkPrefix(prefix)); err != nil {
+		return nil, wrap("list", prefix, err)
+	}
+	keys, err := s.b.list(ctx, prefix)
+	return keys, wrap("list", prefix, err)
 }
 
 var (
