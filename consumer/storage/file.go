@@ -130,6 +130,13 @@ func createTemp(root *os.Root, dir string) (*os.File, string, error) {
 	var lastErr error
 	for range 10 {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
+			// MkdirAll reports EEXIST when a concurrent Delete removes a
+			// directory it has just found existing: nothing is in the way
+			// then, so try again.
+			if _, serr := root.Stat(dir); conflict(err) && errors.Is(serr, fs.ErrNotExist) {
+				lastErr = err
+				continue
+			}
 			if conflict(err) {
 				return nil, "", fmt.Errorf("%w: a file is in the way: %v", ErrInvalidKey, err)
 			}
