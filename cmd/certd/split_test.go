@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -131,15 +130,7 @@ func (e *splitEnv) checkAnsweredOnce(t *testing.T, ids []int64) {
 // waitWorkers watches the heartbeat bucket until want(workers) holds.
 func waitWorkers(ctx context.Context, t *testing.T, natsURL string, want func([]*certdv1.Worker) bool) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, natsURL)
 	kv, err := js.KeyValue(ctx, pipeline.WorkersBucket)
 	if err != nil {
 		t.Fatal(err)

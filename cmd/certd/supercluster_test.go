@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -60,15 +58,7 @@ func startSupercluster(t *testing.T, names ...string) map[string]*server.Server 
 // after each "temporarily unavailable".
 func waitJetStream(ctx context.Context, t *testing.T, url string) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, url)
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.AccountInfo(rctx)
@@ -110,15 +100,7 @@ func TestSuperclusterConsumerInOtherRegion(t *testing.T) {
 	}
 
 	// The streams and buckets are in us, seen from the eu side too.
-	nc, err := nats.Connect(euURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, euURL)
 	for _, name := range []string{pipeline.JobsStream, pipeline.ResultsStream, "KV_" + pipeline.JobsBucket} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
