@@ -158,11 +158,20 @@ func components(g []byte) (gids []int, offs []int) {
 	if len(g) < 10 || int16(binary.BigEndian.Uint16(g)) >= 0 {
 		return nil, nil
 	}
+	walkComponents(g, func(p int) {
+		gids = append(gids, int(binary.BigEndian.Uint16(g[p+2:])))
+		offs = append(offs, p+2)
+	})
+	return gids, offs
+}
+
+// walkComponents calls visit with the offset of each component record of
+// a composite glyph and returns the offset just past the last one.
+func walkComponents(g []byte, visit func(p int)) int {
 	p := 10
 	for p+4 <= len(g) {
 		flags := binary.BigEndian.Uint16(g[p:])
-		gids = append(gids, int(binary.BigEndian.Uint16(g[p+2:])))
-		offs = append(offs, p+2)
+		visit(p)
 		p += 4
 		if flags&argsAreWords != 0 {
 			p += 4
@@ -181,7 +190,7 @@ func components(g []byte) (gids []int, offs []int) {
 			break
 		}
 	}
-	return gids, offs
+	return p
 }
 
 // subsetFont builds a TrueType font with glyph 0 (.notdef), the given
@@ -291,29 +300,8 @@ func appendGlyphNoHints(dst, g []byte) []byte {
 	}
 	// composite: components, then instructions if the last component
 	// has WE_HAVE_INSTRUCTIONS
-	p := 10
 	last := -1
-	for p+4 <= len(g) {
-		flags := binary.BigEndian.Uint16(g[p:])
-		last = p
-		p += 4
-		if flags&argsAreWords != 0 {
-			p += 4
-		} else {
-			p += 2
-		}
-		switch {
-		case flags&haveScale != 0:
-			p += 2
-		case flags&haveXYScale != 0:
-			p += 4
-		case flags&haveTwoByTwo != 0:
-			p += 8
-		}
-		if flags&moreComps == 0 {
-			break
-		}
-	}
+	p := walkComponents(g, func(at int) { last = at })
 	if last < 0 || p > len(g) {
 		return append(dst, g...)
 	}
