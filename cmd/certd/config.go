@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"sort"
@@ -88,9 +89,11 @@ type config struct {
 	errs   []string
 }
 
-// newConfig declares the named settings as flags of a command.
-func newConfig(cmd string, names ...string) *config {
+// newConfig declares the named settings as flags of a command; help and
+// flag errors go to out.
+func newConfig(cmd string, out io.Writer, names ...string) *config {
 	c := &config{fs: flag.NewFlagSet("certd "+cmd, flag.ContinueOnError), names: names, flags: map[string]*string{}}
+	c.fs.SetOutput(out)
 	c.fs.String("config", "", "YAML file with settings (keys as the flag names)")
 	for _, n := range names {
 		s, ok := settings[n]
@@ -268,4 +271,14 @@ func (c *config) dump(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s=%s\n", n, v)
 	}
+}
+
+// loadConfig declares and parses a command's settings and builds its
+// logger (on stderr).
+func loadConfig(cmd string, args []string, stderr io.Writer, names ...string) (*config, *slog.Logger, error) {
+	c := newConfig(cmd, stderr, names...)
+	if err := c.parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, newLogger(c, stderr), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 func parsed(t *testing.T, args ...string) *config {
 	t.Helper()
-	c := newConfig("test", "workers", "region", "poll-interval", "xqueue-queue", "log-level")
+	c := newConfig("test", io.Discard, "workers", "region", "poll-interval", "xqueue-queue", "log-level")
 	c.fs.SetOutput(&strings.Builder{})
 	if err := c.parse(args); err != nil {
 		t.Fatalf("parse %q: %v", args, err)

@@ -34,7 +34,8 @@ import (
 // Settings used by each part; a command declares the union of its parts'.
 var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
-	bridgeSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth", "xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
+	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
+	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
@@ -382,9 +383,8 @@ func (g *group) wait() error {
 
 // runAll is `certd all` (and, with a feeder, `certd demo`).
 func runAll(ctx context.Context, name string, args []string, stdout, stderr io.Writer, feed func(ctx context.Context, env *allEnv) error) error {
-	names := join(natsSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
-	c := newConfig(name, names...)
-	c.fs.SetOutput(stderr)
+	names := join(natsSettings, xqueueSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
+	c := newConfig(name, stderr, names...)
 	var once bool
 	if feed != nil {
 		c.fs.BoolVar(&once, "once", false, "exit after the sample jobs are answered")
@@ -514,12 +514,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, root string, nc *nats.Conn,
 }
 
 func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newConfig("bridge", join(natsSettings, bridgeSettings)...)
-	c.fs.SetOutput(stderr)
-	if err := c.parse(args); err != nil {
+	c, log, err := loadConfig("bridge", args, stderr, join(natsSettings, xqueueSettings, bridgeSettings)...)
+	if err != nil {
 		return err
 	}
-	log := newLogger(c, stderr)
 	xq, err := newXQueue(c, log)
 	if err != nil {
 		return err
@@ -540,12 +538,10 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newConfig("consumer", join(natsSettings, handlerSettings, consumerSettings)...)
-	c.fs.SetOutput(stderr)
-	if err := c.parse(args); err != nil {
+	c, log, err := loadConfig("consumer", args, stderr, join(natsSettings, handlerSettings, consumerSettings)...)
+	if err != nil {
 		return err
 	}
-	log := newLogger(c, stderr)
 	c.require("storage")
 	c.require("signing-key")
 	if err := c.err(); err != nil {
@@ -568,12 +564,10 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newConfig("control", join(natsSettings, controlSettings, []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"})...)
-	c.fs.SetOutput(stderr)
-	if err := c.parse(args); err != nil {
+	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings)...)
+	if err != nil {
 		return err
 	}
-	log := newLogger(c, stderr)
 	xq, err := newXQueue(c, log)
 	if err != nil {
 		return err

@@ -92,8 +92,7 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // runRender renders certificates locally with the storage layout, like the
 // old agent's create_pdfs.py.
 func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newConfig("render", join(handlerSettings, []string{"data-dir", "log-level", "log-format", "workers"})...)
-	c.fs.SetOutput(stderr)
+	c := newConfig("render", stderr, join(handlerSettings, []string{"data-dir", "log-level", "log-format", "workers"})...)
 	out := c.fs.String("out", "", "directory to write certificates into (required)")
 	noSign := c.fs.Bool("no-sign", false, "do not sign (no .sig and no verification pages)")
 	jobsFile := c.fs.String("jobs", "", "JSON lines file, each line an xqueue job body")
