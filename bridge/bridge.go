@@ -47,11 +47,8 @@ type Bridge struct {
 	callbackClient  *http.Client
 	worker          *certdv1.Worker
 
-	rate     *rateMeter
-	mu       sync.Mutex
-	inFlight int64
-	done     int64
-	failed   int64
+	rate   *rateMeter
+	counts pipeline.Counters
 }
 
 // Option configures a Bridge.
@@ -159,25 +156,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	run(b.reap)
 	run(func(ctx context.Context) error {
-		b.p.Heartbeat(ctx, b.worker, b.fillWorker, b.log)
+		b.p.Heartbeat(ctx, b.worker, b.counts.Fill, b.log)
 		return nil
 	})
 	wg.Wait()
 	return nil
-}
-
-func (b *Bridge) fillWorker(w *certdv1.Worker) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	w.InFlight, w.Done, w.Failed = b.inFlight, b.done, b.failed
-}
-
-func (b *Bridge) count(inFlight, done, failed int64) {
-	b.mu.Lock()
-	b.inFlight += inFlight
-	b.done += done
-	b.failed += failed
-	b.mu.Unlock()
 }
 
 // sleep waits for d or the end of ctx; it reports whether ctx is still live.

@@ -117,18 +117,18 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 		b.nak(msg)
 		return
 	}
-	b.count(1, 0, 0)
+	b.counts.Add(1, 0, 0)
 	stop := pipeline.KeepAlive(ctx, msg, b.p.Opts.AckWait/3)
 	err = post(ctx, rec)
 	stop()
-	b.count(-1, 0, 0)
+	b.counts.Add(-1, 0, 0)
 	switch {
 	case err == nil:
 		b.rate.add(1)
 		if rec.AnswerOk {
-			b.count(0, 1, 0)
+			b.counts.Add(0, 1, 0)
 		} else {
-			b.count(0, 0, 1)
+			b.counts.Add(0, 0, 1)
 		}
 		if err := msg.DoubleAck(ctx); err != nil {
 			log.Warn("ack result failed (it will be skipped when redelivered)", "err", err)

@@ -31,10 +31,8 @@ type Consumer struct {
 	retryBase    time.Duration
 	drainTimeout time.Duration
 	worker       *certdv1.Worker
-	onStart      func(context.Context) error
 
-	mu                     sync.Mutex
-	inFlight, done, failed int64
+	counts pipeline.Counters
 }
 
 // Option configures a Consumer.
@@ -154,7 +152,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		c.p.Heartbeat(hbCtx, c.worker, c.fill, c.log)
+		c.p.Heartbeat(hbCtx, c.worker, c.counts.Fill, c.log)
 	}()
 
 	loops.Wait()
@@ -164,20 +162,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	<-hbDone
 	c.log.Info("consumer stopped")
 	return nil
-}
-
-func (c *Consumer) fill(w *certdv1.Worker) {
-	c.mu.Lock()
-	w.InFlight, w.Done, w.Failed = c.inFlight, c.done, c.failed
-	c.mu.Unlock()
-}
-
-func (c *Consumer) count(inFlight, done, failed int64) {
-	c.mu.Lock()
-	c.inFlight += inFlight
-	c.done += done
-	c.failed += failed
-	c.mu.Unlock()
 }
 
 var errSkip = errors.New("skip")
@@ -240,17 +224,17 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 		return
 	}
 
-	c.count(1, 0, 0)
+	c.counts.Add(1, 0, 0)
 	res, err := c.h.Handle(ctx, job)
 	if err == nil {
 		res.Worker, res.Region = c.worker.Id, c.worker.Region
 		err = c.p.PublishResult(ctx, job.Source, res)
 	}
 	stop()
-	c.count(-1, 0, 0)
+	c.counts.Add(-1, 0, 0)
 
 	if err != nil {
-		c.count(0, 0, 1)
+		c.counts.Add(0, 0, 1)
 		if attempt >= c.maxAttempts {
 			c.dead(ctx, msg, job, err)
 			return
@@ -261,7 +245,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 		_ = msg.NakWithDelay(delay)
 		return
 	}
-	c.count(0, 1, 0)
+	c.counts.Add(0, 1, 0)
 	if res.Ok {
 		log.Info("job done", "attempt", attempt)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -91,4 +92,22 @@ func sanitizeKey(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// Counters are a worker's job counts, reported in its heartbeat. Safe for
+// concurrent use.
+type Counters struct {
+	inFlight, done, failed atomic.Int64
+}
+
+// Add changes the counts by the given amounts.
+func (c *Counters) Add(inFlight, done, failed int64) {
+	c.inFlight.Add(inFlight)
+	c.done.Add(done)
+	c.failed.Add(failed)
+}
+
+// Fill copies the counts into a heartbeat.
+func (c *Counters) Fill(w *certdv1.Worker) {
+	w.InFlight, w.Done, w.Failed = c.inFlight.Load(), c.done.Load(), c.failed.Load()
 }
