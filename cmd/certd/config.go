@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -281,4 +282,18 @@ func loadConfig(cmd string, args []string, stderr io.Writer, names ...string) (*
 		return nil, nil, err
 	}
 	return c, newLogger(c, stderr), nil
+}
+
+// useLocalStorage sets the storage setting to the directory dir (made if
+// missing), as an absolute file:// URL.
+func (c *config) useLocalStorage(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	c.values["storage"] = "file://" + abs
+	return nil
 }

@@ -394,14 +394,9 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	}
 	log := newLogger(c, stderr)
 	if c.str("storage") == "" {
-		dir, err := filepath.Abs(filepath.Join(c.str("data-dir"), "www"))
-		if err != nil {
+		if err := c.useLocalStorage(filepath.Join(c.str("data-dir"), "www")); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		c.values["storage"] = "file://" + dir
 	}
 	if c.str("download-url") == "" {
 		c.values["download-url"] = "http://" + c.str("http-addr")

@@ -117,19 +117,16 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "certd render: give --name (one certificate) or --jobs FILE (a batch)")
 		return errUsage
 	}
-	dir, err := filepath.Abs(*out)
-	if err != nil {
+	if err := c.useLocalStorage(*out); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	c.values["storage"] = "file://" + dir
+	dir := fileRoot(c.str("storage"))
 	if c.str("download-url") == "" {
 		c.values["download-url"] = "http://localhost:8080"
 	}
 	var bodies [][]byte
 	if *jobsFile != "" {
+		var err error
 		if bodies, err = readJobs(*jobsFile); err != nil {
 			return err
 		}
