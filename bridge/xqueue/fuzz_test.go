@@ -26,20 +26,14 @@ func FuzzSubmissionReply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rep, err := parseReply(body)
-		if err != nil {
-			if !errors.Is(err, ErrBadReply) {
-				t.Fatalf("parseReply error %v does not wrap ErrBadReply", err)
-			}
+		if rejected(t, "parseReply", err) {
 			return
 		}
 		if !rep.ok {
 			return
 		}
 		sub, err := decodeSubmission(rep.content)
-		if err != nil {
-			if !errors.Is(err, ErrBadReply) {
-				t.Fatalf("decodeSubmission error %v does not wrap ErrBadReply", err)
-			}
+		if rejected(t, "decodeSubmission", err) {
 			return
 		}
 		if sub.Header.SubmissionID <= 0 || sub.Header.SubmissionKey == "" {
@@ -69,17 +63,11 @@ func FuzzQueueLenReply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rep, err := parseReply(body)
-		if err != nil {
-			if !errors.Is(err, ErrBadReply) {
-				t.Fatalf("parseReply error %v does not wrap ErrBadReply", err)
-			}
+		if rejected(t, "parseReply", err) {
 			return
 		}
 		n, err := decodeQueueLen(rep.content)
-		if err != nil {
-			if !errors.Is(err, ErrBadReply) {
-				t.Fatalf("decodeQueueLen error %v does not wrap ErrBadReply", err)
-			}
+		if rejected(t, "decodeQueueLen", err) {
 			return
 		}
 		if n < 0 {
@@ -102,14 +90,21 @@ func FuzzHeader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
 		h, err := decodeHeader(text)
-		if err != nil {
-			if !errors.Is(err, ErrBadReply) {
-				t.Fatalf("error %v does not wrap ErrBadReply", err)
-			}
+		if rejected(t, "decodeHeader", err) {
 			return
 		}
 		if h.SubmissionID <= 0 || h.SubmissionKey == "" {
 			t.Fatalf("accepted %+v", h)
 		}
 	})
+}
+
+// rejected reports whether a decoder refused its input, failing the test if
+// it did so with anything but ErrBadReply.
+func rejected(t *testing.T, decoder string, err error) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, ErrBadReply) {
+		t.Fatalf("%s error %v does not wrap ErrBadReply", decoder, err)
+	}
+	return err != nil
 }
