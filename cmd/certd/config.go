@@ -263,17 +263,6 @@ func (c *config) err() error {
 	return errors.New("bad settings:\n  " + strings.Join(c.errs, "\n  "))
 }
 
-// dump writes the resolved settings, secrets masked, for --print-config.
-func (c *config) dump(w io.Writer) {
-	for _, n := range c.names {
-		v := c.values[n]
-		if settings[n].secret && v != "" {
-			v = "(set)"
-		}
-		fmt.Fprintf(w, "%s=%s\n", n, v)
-	}
-}
-
 // loadConfig declares and parses a command's settings and builds its
 // logger (on stderr).
 func loadConfig(cmd string, args []string, stderr io.Writer, names ...string) (*config, *slog.Logger, error) {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,12 +52,9 @@ func TestMain(m *testing.M) {
 func certdBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
-		}
+		// go test puts the toolchain's own bin directory first on PATH.
 		binPath = filepath.Join(binDir, "certd")
-		cmd := exec.Command(goTool, "build", "-o", binPath, ".")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			binError = fmt.Errorf("go build ./cmd/certd: %v\n%s", err, out)
@@ -191,12 +187,11 @@ func (l *lines) waitClosed() {
 
 // proc is a certd subprocess.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *lines // stdout and stderr, merged
-	done   chan struct{}
-	err    error
-	killed bool
+	name string
+	cmd  *exec.Cmd
+	out  *lines // stdout and stderr, merged
+	done chan struct{}
+	err  error
 }
 
 // startProc starts the certd binary with args and extra environment.

@@ -340,10 +340,10 @@ func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*text
 		// a glyph 0 is the font's "missing" box: never draw it.
 		e := w.entryOf(outs[i].Face)
 		for _, g := range outs[i].Glyphs {
-			if (g.GlyphID == 0 || len(e.sf.glyph(int(g.GlyphID))) == 0 && g.GlyphCount == 1 && g.RuneCount == 1) &&
-				!invisible(runes[g.ClusterIndex]) {
+			if (g.GlyphID == 0 || len(e.sf.glyph(int(g.GlyphID))) == 0 && g.GlyphsCount() == 1 && g.RunesCount() == 1) &&
+				!invisible(runes[g.TextIndex()]) {
 				return nil, fmt.Errorf("%w: U+%04X %q has no glyph in %s", ErrUnrenderable,
-					runes[g.ClusterIndex], string(runes[g.ClusterIndex]), w.entryOf(outs[i].Face).name)
+					runes[g.TextIndex()], string(runes[g.TextIndex()]), w.entryOf(outs[i].Face).name)
 			}
 		}
 	}
@@ -433,8 +433,8 @@ func (w *worker) convertLine(ln shaping.Line, runes []rune) textLine {
 		pen := 0.0
 		for _, g := range o.Glyphs {
 			pg := placedGlyph{gid: g.GlyphID, x: pen + em(g.XOffset), y: em(g.YOffset), code: -1}
-			if g.RuneCount == 1 && g.GlyphCount == 1 {
-				r := runes[g.ClusterIndex]
+			if g.RunesCount() == 1 && g.GlyphsCount() == 1 {
+				r := runes[g.TextIndex()]
 				if gid, ok := face.NominalGlyph(r); ok && gid == g.GlyphID && r <= 0xFFFF && utf8.ValidRune(r) {
 					pg.code = r
 				}
