@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
@@ -176,10 +175,6 @@ type Certificate struct {
 // Resolve turns a request into the certificate to draw, applying the
 // course's settings. Errors are permanent.
 func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, error) {
-	if !visible(document.Sanitize(req.Name)) {
-		// Only spaces, control, format or bidi characters: nothing to print.
-		return Certificate{}, permanent("name has no printable characters")
-	}
 	s, err := h.cfg.Catalog.Resolve(req.CourseID)
 	if err != nil {
 		return Certificate{}, permanent("course %q: %v", clip(req.CourseID), err)
@@ -289,13 +284,6 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 		res.VerifyUrl = c.Fields.VerifyURL
 	}
 	return res, nil
-}
-
-// visible reports whether s has a letter, digit, punctuation or symbol.
-func visible(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool {
-		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
-	}) >= 0
 }
 
 func clip(s string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -122,6 +123,10 @@ func ParseRequest(body []byte) (Request, error) {
 		if strings.TrimSpace(r.Name) == "" {
 			return r, badRequest("missing name")
 		}
+		if !visible(r.Name) {
+			// Only spaces, control, format or bidi characters.
+			return r, badRequest("name has no printable characters")
+		}
 		if n := utf8.RuneCountInString(r.Name); n > MaxNameRunes {
 			return r, badRequest("name is %d characters long; the limit is %d", n, MaxNameRunes)
 		}
@@ -164,6 +169,14 @@ func scalar(v json.RawMessage) (string, error) {
 		}
 		return n.String(), nil
 	}
+}
+
+// visible reports whether s has a letter, digit, punctuation or symbol:
+// something a certificate can show.
+func visible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+	}) >= 0
 }
 
 func clip(s string, n int) string {

@@ -37,6 +37,7 @@ func TestParseRequestRefusesWithAClearReason(t *testing.T) {
 		{`{"action": "create", "username": "u", "name": "n"}`, "missing course_id"},
 		{`{"action": "create", "username": "u", "course_id": "c"}`, "missing name"},
 		{`{"action": "create", "username": "u", "course_id": "c", "name": "   "}`, "missing name"},
+		{`{"action": "create", "username": "u", "course_id": "c", "name": "\u202e\u200b \u200e"}`, "no printable characters"},
 		{`{"action": "delete", "username": "u", "course_id": "c"}`, `unknown action "delete"`},
 		{`{"action": "<b>x</b>", "username": "u", "course_id": "c"}`, "unknown action"},
 		{`{"action": "create", "username": {"a": 1}, "course_id": "c", "name": "n"}`, "username"},
