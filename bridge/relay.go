@@ -272,11 +272,6 @@ func (b *Bridge) release(ctx context.Context, id, note string) error {
 	return err
 }
 
-// mark moves a record to a state with a note.
-func (b *Bridge) mark(ctx context.Context, id string, state certdv1.JobState, note string) error {
-	return b.settle(ctx, id, state, note, false)
-}
-
 // relaySubmitted delivers the answer of a submitted job to its callback URL
 // (if any). The answer also stays in the job record.
 func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) error {
@@ -285,22 +280,17 @@ func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) err
 		switch {
 		case errors.Is(err, errPrivateAddress):
 			b.log.Warn("callback refused: not a public address", "job", rec.Id, "callback", redactURL(rec.CallbackUrl))
-			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error())
+			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
 		case err != nil:
 			return err
 		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 			// The receiver will never take it; keep the answer in the record.
-			return b.mark(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status))
+			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
 		case status >= 300:
 			return fmt.Errorf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
 		}
 	}
-	_, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-		r.AnswersPosted++
-		b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(r), b.worker.Id, b.worker.Region)
-		return nil
-	})
-	return err
+	return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
 }
 
 func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, error) {
