@@ -188,7 +188,7 @@ func TestPermanentErrorsAnsweredOnceWithoutRetry(t *testing.T) {
 	env.RunBridge(t, bridge.WithXQueue(xq))
 	env.RunConsumer(t, nil, nil)
 	cases := map[int64]string{
-		xs.Submit(createBody(t, "a", "Jane Doe", "template_pdf", "no-such-design.pdf")):                                      "design",
+		xs.Submit(createBody(t, "a", "Jane Doe", "template_pdf", "/etc/passwd")):                                             "design",
 		xs.Submit(createBody(t, "b", "Jane Doe", "template_pdf", "../../../etc/passwd")):                                     "design",
 		xs.Submit(createBody(t, "c", "Ѐmoji 😀 Person")):                                                                      "U+1F600",
 		xs.Submit(createBody(t, "d", "Jane Doe", "issued_date", "2012-13-45")):                                               "issued_date",
