@@ -34,12 +34,11 @@ func designYAML(name string) string {
 }
 
 type handlerFixture struct {
-	h      *consumer.Handler
-	store  storage.Store
-	dir    string
-	logs   *syncBuffer
-	ctx    context.Context
-	signer bool
+	h     *consumer.Handler
+	store storage.Store
+	dir   string
+	logs  *syncBuffer
+	ctx   context.Context
 }
 
 type syncBuffer struct {
@@ -235,7 +234,6 @@ func TestVerifiedCertificates(t *testing.T) {
 		t.Fatal("pdftotext not found: install poppler-utils")
 	}
 	site := courses.Site{Defaults: map[string]any{"CERTS_ARE_CALLED": "Statement of Accomplishment"}}
-	verifiedName := lms.TemplateName(testenv.Course, true)
 	f := newHandler(t, []string{"mine"}, "course-v1:edX+Mine+1:\n  TEMPLATEFILE: mine\n", site, false)
 	for _, c := range []struct {
 		body     []byte
@@ -275,7 +273,6 @@ func TestVerifiedCertificates(t *testing.T) {
 				t.Errorf("%s does not call it %q", page, c.title)
 			}
 		}
-		_ = verifiedName
 	}
 }
 
@@ -382,5 +379,25 @@ func TestHostileBodiesAnsweredOnceThroughXQueue(t *testing.T) {
 		if !strings.Contains(p, a["download_uuid"]) && !strings.Contains(p, a["verify_uuid"]) {
 			t.Errorf("stray file %s", p)
 		}
+	}
+}
+
+// TestRegenKeepsOldFilesWhenItCannotDraw: with strict-designs, a regen
+// whose design is missing fails before deleting the old certificate.
+func TestRegenKeepsOldFilesWhenItCannotDraw(t *testing.T) {
+	f := newHandler(t, nil, "", courses.Site{}, true)
+	first := jobFor(lms.Job{Action: "create", Username: "r", CourseID: testenv.Course, CourseName: "Demo", Name: "Ren Ee", Grade: "Pass"}.Body())
+	if res, err := f.h.Handle(f.ctx, first); err != nil || !res.Ok {
+		t.Fatalf("%v %s", err, res.GetErrorReason())
+	}
+	before := f.files(t)
+	regen := lms.Job{Action: "regen", Username: "r", CourseID: testenv.Course, CourseName: "Demo", Name: "Ren Ee", Grade: "Pass",
+		TemplatePDF: lms.TemplateName(testenv.Course, false), DeleteDownloadUUID: first.DownloadUuid, DeleteVerifyUUID: first.VerifyUuid}
+	res, err := f.h.Handle(f.ctx, jobFor(regen.Body()))
+	if err != nil || res.Ok || !strings.Contains(res.ErrorReason, "unknown certificate design") {
+		t.Fatalf("regen: %v ok=%v %q", err, res.GetOk(), res.GetErrorReason())
+	}
+	if after := f.files(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("files before %v, after %v", before, after)
 	}
 }
