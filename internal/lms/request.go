@@ -225,7 +225,7 @@ func CheckTemplateName(name string) error {
 		strings.ContainsAny(name, `/\`) || strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name)
 	switch {
 	case bad:
-		return badRequest("template_pdf %s is a path; a certificate design is named by a plain file name", quote(name))
+		return badRequest("template_pdf %s is not a plain file name; a certificate design is named by a file name, never a path", quote(name))
 	case len(name) > MaxTemplateName:
 		return badRequest("template_pdf is %d bytes long; a certificate design name is at most %d", len(name), MaxTemplateName)
 	}
