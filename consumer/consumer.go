@@ -255,8 +255,16 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 	// The relay may already have moved the record on; only a RUNNING record
 	// becomes RESULT_READY here.
 	_, _ = c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_RUNNING || r.Generation != job.Generation {
+		if r.Generation != job.Generation {
 			return pipeline.ErrNoChange
+		}
+		if r.State != certdv1.JobState_JOB_STATE_RUNNING {
+			// Keep the design decision on the record all the same.
+			if r.Design == o.Design && r.DesignNote == o.DesignNote {
+				return pipeline.ErrNoChange
+			}
+			r.Design, r.DesignNote = o.Design, o.DesignNote
+			return nil
 		}
 		r.LastError = res.ErrorReason
 		r.Design, r.DesignNote = o.Design, o.DesignNote
