@@ -225,7 +225,8 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 	}
 
 	c.counts.Add(1, 0, 0)
-	res, err := c.h.Handle(ctx, job)
+	o, err := run(ctx, c.h, job)
+	res := o.Result
 	if err == nil {
 		res.Worker, res.Region = c.worker.Id, c.worker.Region
 		err = c.p.PublishResult(ctx, job.Source, res)
@@ -254,11 +255,24 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func())
 	// The relay may already have moved the record on; only a RUNNING record
 	// becomes RESULT_READY here.
 	_, _ = c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_RUNNING || r.Generation != job.Generation {
+		if r.Generation != job.Generation {
 			return pipeline.ErrNoChange
 		}
+		if r.State != certdv1.JobState_JOB_STATE_RUNNING {
+			// Keep the design decision on the record all the same.
+			if r.Design == o.Design && r.DesignNote == o.DesignNote {
+				return pipeline.ErrNoChange
+			}
+			r.Design, r.DesignNote = o.Design, o.DesignNote
+			return nil
+		}
 		r.LastError = res.ErrorReason
-		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, res.ErrorReason, c.worker.Id, c.worker.Region)
+		r.Design, r.DesignNote = o.Design, o.DesignNote
+		note := res.ErrorReason
+		if note == "" {
+			note = o.DesignNote // a design fallback shows in the history
+		}
+		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, note, c.worker.Id, c.worker.Region)
 		return nil
 	})
 	if err := msg.DoubleAck(ctx); err != nil {

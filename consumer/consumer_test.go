@@ -14,6 +14,7 @@ import (
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
 	"github.com/certd-dev/certd/consumer"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -33,13 +34,23 @@ func jobBody(t *testing.T, m map[string]any) string {
 	return string(b)
 }
 
+// createBody is a create job as the LMS sends it (template_pdf included,
+// Python's encoding); extra sets template_pdf, issued_date or designation.
 func createBody(t *testing.T, username, name string, extra ...string) string {
-	m := map[string]any{"action": "create", "username": username, "course_id": "course-v1:edX+DemoX+Demo_Course",
-		"course_name": "Demonstration Course", "name": name, "grade": "Pass"}
+	j := lms.CreateJob(username, testenv.Course, "Demonstration Course", name, "Pass", false)
 	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
+		switch extra[i] {
+		case "template_pdf":
+			j.TemplatePDF = extra[i+1]
+		case "issued_date":
+			j.IssuedDate = extra[i+1]
+		case "designation":
+			j.Designation = extra[i+1]
+		default:
+			t.Fatalf("createBody: unknown field %s", extra[i])
+		}
 	}
-	return jobBody(t, m)
+	return string(j.Body())
 }
 
 func answerOf(t *testing.T, cb xqueuetest.Callback) map[string]string {
@@ -188,7 +199,7 @@ func TestPermanentErrorsAnsweredOnceWithoutRetry(t *testing.T) {
 	env.RunBridge(t, bridge.WithXQueue(xq))
 	env.RunConsumer(t, nil, nil)
 	cases := map[int64]string{
-		xs.Submit(createBody(t, "a", "Jane Doe", "template_pdf", "no-such-design.pdf")):                                      "design",
+		xs.Submit(createBody(t, "a", "Jane Doe", "template_pdf", "/etc/passwd")):                                             "design",
 		xs.Submit(createBody(t, "b", "Jane Doe", "template_pdf", "../../../etc/passwd")):                                     "design",
 		xs.Submit(createBody(t, "c", "Ѐmoji 😀 Person")):                                                                      "U+1F600",
 		xs.Submit(createBody(t, "d", "Jane Doe", "issued_date", "2012-13-45")):                                               "issued_date",

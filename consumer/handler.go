@@ -11,12 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
-	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/lms"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -29,6 +30,9 @@ type Store interface {
 // Renderer draws the certificate PDF.
 type Renderer interface {
 	Render(design string, f document.Fields) ([]byte, error)
+	// HasDesign reports whether a design name is configured; it only
+	// looks the name up.
+	HasDesign(name string) bool
 }
 
 // Signer makes detached signatures.
@@ -66,13 +70,24 @@ type HandlerConfig struct {
 	DownloadURL, VerifyURL string
 	FileName               string // default Certificate.pdf
 	Logger                 *slog.Logger
+	// StrictDesigns makes a design named by the course (TEMPLATEFILE) or
+	// the LMS (template_pdf) that is not configured a permanent error, as
+	// the old agent did, instead of a fallback (see ChooseDesign).
+	StrictDesigns bool
 }
 
 // Handler does the work of one job.
 type Handler struct {
 	cfg HandlerConfig
 	log *slog.Logger
+
+	mu       sync.Mutex
+	fallback map[string]struct{} // (course, design name) pairs whose fallback was logged
 }
+
+// maxFallbackSeen bounds the set of fallbacks already logged; when it is
+// full it starts again, so a fallback is at worst logged once more.
+const maxFallbackSeen = 4096
 
 // NewHandler returns a handler.
 func NewHandler(cfg HandlerConfig) *Handler {
@@ -84,7 +99,7 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger}
+	return &Handler{cfg: cfg, log: cfg.Logger, fallback: map[string]struct{}{}}
 }
 
 // Keys of the files of one certificate (spec section 4).
@@ -105,49 +120,72 @@ func PublicKeyKey(fingerprint string) string { return "cert/keys/" + fingerprint
 // cannot succeed gives a result with Ok false and Permanent true; a
 // returned error is transient and the job should be tried again.
 func (h *Handler) Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error) {
-	req, err := pipeline.ParseRequest(job.Request)
+	o, err := h.Run(ctx, job)
+	return o.Result, err
+}
+
+// Outcome is what Run decided for one job: the result to post back and,
+// for a job that drew a certificate, the design used and why (DesignNote
+// is set when it is a fallback). The consumer records both.
+type Outcome struct {
+	Result             *certdv1.Result
+	Design, DesignNote string
+}
+
+// Run is Handle with the design decision, for the job record.
+func (h *Handler) Run(ctx context.Context, job *certdv1.Job) (Outcome, error) {
+	req, err := lms.ParseRequest(job.Request)
 	if err != nil {
-		return errorResult(job, req, err.Error()), nil
+		return Outcome{Result: errorResult(job, req, err.Error())}, nil
 	}
-	res, err := h.handle(ctx, job, req)
+	o, err := h.handle(ctx, job, req)
 	var perm *PermanentError
 	if errors.As(err, &perm) {
-		return errorResult(job, req, perm.Reason), nil
+		o.Result = errorResult(job, req, perm.Reason)
+		return o, nil
 	}
-	return res, err
+	return o, err
 }
 
-func errorResult(job *certdv1.Job, req pipeline.Request, reason string) *certdv1.Result {
+func errorResult(job *certdv1.Job, req lms.Request, reason string) *certdv1.Result {
 	return &certdv1.Result{
 		JobId: job.Id, Generation: job.Generation, Ok: false, Permanent: true,
-		Answer: pipeline.ErrorAnswer(req.Username, req.CourseID, reason), ErrorReason: reason,
+		Answer: lms.ErrorAnswer(req.Username, req.CourseID, reason), ErrorReason: reason,
 	}
 }
 
-func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req pipeline.Request) (*certdv1.Result, error) {
-	if !pipeline.IsUUID(job.DownloadUuid) || !pipeline.IsUUID(job.VerifyUuid) {
-		return nil, permanent("job %s has no valid uuids", job.Id)
+func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request) (Outcome, error) {
+	if !lms.IsUUID(job.DownloadUuid) || !lms.IsUUID(job.VerifyUuid) {
+		return Outcome{}, permanent("job %s has no valid uuids", job.Id)
 	}
 	switch req.Action {
 	case "remove":
 		if err := h.remove(ctx, req); err != nil {
-			return nil, err
+			return Outcome{}, err
 		}
-		return &certdv1.Result{JobId: job.Id, Generation: job.Generation, Ok: true,
-			Answer: pipeline.RemoveAnswer(req.Username, req.CourseID)}, nil
-	case "regen":
-		if err := h.remove(ctx, req); err != nil {
-			return nil, err
+		return Outcome{Result: &certdv1.Result{JobId: job.Id, Generation: job.Generation, Ok: true,
+			Answer: lms.RemoveAnswer(req.Username, req.CourseID)}}, nil
+	case "regen", "create":
+		// Resolve before deleting anything: a regen that cannot draw
+		// leaves the old certificate in place.
+		c, err := h.Resolve(job, req)
+		if err != nil {
+			return Outcome{}, err
 		}
-		return h.create(ctx, job, req)
-	case "create":
-		return h.create(ctx, job, req)
+		o := Outcome{Design: c.Design, DesignNote: c.DesignNote}
+		if req.Action == "regen" {
+			if err := h.remove(ctx, req); err != nil {
+				return o, err
+			}
+		}
+		o.Result, err = h.create(ctx, job, req, c)
+		return o, err
 	}
-	return nil, permanent("unknown action %q", req.Action)
+	return Outcome{}, permanent("unknown action %q", req.Action)
 }
 
 // remove deletes the files of the certificate the request names.
-func (h *Handler) remove(ctx context.Context, req pipeline.Request) error {
+func (h *Handler) remove(ctx context.Context, req lms.Request) error {
 	var keys []string
 	if d := req.DeleteDownloadUUID; d != "" {
 		keys = append(keys, h.pdfKey(d))
@@ -167,14 +205,16 @@ func (h *Handler) remove(ctx context.Context, req pipeline.Request) error {
 // fields, the design and whether it is signed.
 type Certificate struct {
 	Fields document.Fields
-	Design string
-	Verify bool
-	Grade  string
+	// Design is the design to draw with (see ChooseDesign); DesignNote
+	// says why, when it is a fallback.
+	Design, DesignNote string
+	Verify             bool
+	Grade              string
 }
 
 // Resolve turns a request into the certificate to draw, applying the
 // course's settings. Errors are permanent.
-func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, error) {
+func (h *Handler) Resolve(job *certdv1.Job, req lms.Request) (Certificate, error) {
 	s, err := h.cfg.Catalog.Resolve(req.CourseID)
 	if err != nil {
 		return Certificate{}, permanent("course %q: %v", clip(req.CourseID), err)
@@ -197,9 +237,12 @@ func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, 
 	if courseName == "" {
 		courseName = id.Course
 	}
-	design := req.TemplatePDF
-	if design == "" {
-		design = s.Template
+	design, note, err := h.ChooseDesign(req.CourseID, req.TemplatePDF, s)
+	if err != nil {
+		return Certificate{}, err
+	}
+	if note != "" {
+		h.logFallback(job.Id, req.CourseID, note, design, req.TemplatePDF, s)
 	}
 	verify := s.Verify && h.cfg.Signer != nil
 	f := document.Fields{
@@ -209,7 +252,7 @@ func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, 
 		IssuedDate: courses.FormatDate(issued), IssuedAt: issued,
 		Grade: req.Grade, GradeText: s.GradeText(req.Grade),
 		CertificateType: s.CertsAreCalled, AssociationText: s.AssociationText,
-		CertificateID: job.VerifyUuid,
+		CertificateID: job.VerifyUuid, Verified: req.Verified(),
 	}
 	if f.Org == "" {
 		f.Org = id.Org
@@ -217,14 +260,78 @@ func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, 
 	if verify {
 		f.VerifyURL = h.cfg.VerifyURL + "/cert/" + job.VerifyUuid
 	}
-	return Certificate{Fields: f, Design: design, Verify: verify, Grade: req.Grade}, nil
+	return Certificate{Fields: f, Design: design, DesignNote: note, Verify: verify, Grade: req.Grade}, nil
 }
 
-func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Request) (*certdv1.Result, error) {
-	c, err := h.Resolve(job, req)
-	if err != nil {
-		return nil, err
+// ChooseDesign picks the design a job is drawn with, in this order:
+//
+//  1. the course's TEMPLATEFILE (cert-data.yml), if it is a configured
+//     design: the course overrides the LMS's name, as in the old agent;
+//  2. the job's template_pdf, if configured;
+//  3. the course's VERSION, if configured;
+//  4. the built-in default design.
+//
+// The LMS puts a template_pdf on every job whether or not the site has
+// it, so a name that is not configured falls back; note then says which
+// names were passed over. With StrictDesigns, the first name the course or
+// the LMS gives (TEMPLATEFILE, else template_pdf) must be configured, and
+// otherwise the job fails permanently. Names are only looked up.
+func (h *Handler) ChooseDesign(courseID, templatePDF string, s courses.Settings) (design, note string, err error) {
+	var missed []string
+	for _, c := range []struct{ what, name string }{
+		{"TEMPLATEFILE", s.TemplateFile}, {"template_pdf", templatePDF}, {"VERSION", s.Version},
+	} {
+		name := strings.TrimSpace(c.name)
+		if name == "" {
+			continue
+		}
+		if h.cfg.Renderer.HasDesign(name) {
+			design = name
+			break
+		}
+		if h.cfg.StrictDesigns && len(missed) == 0 && c.what != "VERSION" {
+			return "", "", permanent("%v: %s %s of course %s is not configured (strict-designs is on)",
+				document.ErrUnknownDesign, c.what, quote(name), quote(courseID))
+		}
+		missed = append(missed, fmt.Sprintf("%s %s", c.what, quote(name)))
 	}
+	if design == "" {
+		design = document.DefaultDesign
+	}
+	if len(missed) > 0 {
+		verb := "is not a configured design"
+		if len(missed) > 1 {
+			verb = "are not configured designs"
+		}
+		note = fmt.Sprintf("%s %s; using %q", strings.Join(missed, " and "), verb, design)
+	}
+	return design, note, nil
+}
+
+// logFallback logs a design fallback once per course and design name
+// (bounded: see maxFallbackSeen).
+func (h *Handler) logFallback(jobID, courseID, note, design, asked string, s courses.Settings) {
+	key := courseID + "\x00" + s.TemplateFile + "\x00" + asked + "\x00" + s.Version
+	h.mu.Lock()
+	_, seen := h.fallback[key]
+	if !seen {
+		if len(h.fallback) >= maxFallbackSeen {
+			clear(h.fallback)
+		}
+		h.fallback[key] = struct{}{}
+	}
+	h.mu.Unlock()
+	if !seen {
+		h.log.Info("certificate design not configured; using a fallback (logged once per course and design)",
+			"job", jobID, "course_id", courseID, "design", design, "note", note)
+	}
+}
+
+func quote(s string) string {
+	return fmt.Sprintf("%q", clip(s))
+}
+
+func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request, c Certificate) (*certdv1.Result, error) {
 	pdf, err := h.cfg.Renderer.Render(c.Design, c.Fields)
 	if document.IsPermanent(err) {
 		return nil, permanent("%v", err)
@@ -247,7 +354,7 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 			Name: c.Fields.Name, Designation: c.Fields.Designation,
 			CourseName: c.Fields.CourseName, CourseID: c.Fields.CourseID, Org: c.Fields.Org,
 			IssuedDate: c.Fields.IssuedDate, CertificateType: c.Fields.CertificateType,
-			CertificateID: job.VerifyUuid, Grade: c.Grade,
+			CertificateID: job.VerifyUuid, Grade: c.Grade, Verified: c.Fields.Verified,
 			DownloadURL:    downloadURL,
 			SignatureURL:   h.cfg.VerifyURL + "/" + h.sigKey(job.VerifyUuid),
 			PublicKeyURL:   h.cfg.VerifyURL + "/" + PublicKeyKey(h.cfg.Signer.Fingerprint()),
@@ -277,7 +384,7 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req pipeline.Req
 	}
 	res := &certdv1.Result{
 		JobId: job.Id, Generation: job.Generation, Ok: true,
-		Answer:      pipeline.SuccessAnswer(req.Action, job.DownloadUuid, job.VerifyUuid, req.Username, req.CourseID, downloadURL),
+		Answer:      lms.SuccessAnswer(req.Action, job.DownloadUuid, job.VerifyUuid, req.Username, req.CourseID, downloadURL),
 		DownloadUrl: downloadURL,
 	}
 	if c.Verify {
@@ -292,4 +399,16 @@ func clip(s string) string {
 		return string(r[:80]) + "…"
 	}
 	return s
+}
+
+// run runs a job with h, and with the design decision when h reports one
+// (the real Handler does; test doubles need not).
+func run(ctx context.Context, h JobHandler, job *certdv1.Job) (Outcome, error) {
+	if r, ok := h.(interface {
+		Run(context.Context, *certdv1.Job) (Outcome, error)
+	}); ok {
+		return r.Run(ctx, job)
+	}
+	res, err := h.Handle(ctx, job)
+	return Outcome{Result: res}, err
 }

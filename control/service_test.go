@@ -400,7 +400,7 @@ func TestSubmit(t *testing.T) {
 
 	// A remove with uuids goes to the remove subject.
 	u := pipeline.NewUUID()
-	rm, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "c", DeleteDownloadUuid: u})
+	rm, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:a+b+c", DeleteDownloadUuid: u})
 	if err != nil {
 		t.Fatal(err)
 	}

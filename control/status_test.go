@@ -54,7 +54,7 @@ func TestGetStatus(t *testing.T) {
 	xs := xqueuetest.NewServer(xqueuetest.WithUser(xqUser, xqPass))
 	t.Cleanup(xs.Close)
 	for range 3 {
-		xs.Submit(`{"action": "create", "username": "u", "course_id": "c", "name": "N"}`)
+		xs.Submit(`{"action": "create", "username": "u", "course_id": "course-v1:a+b+c", "name": "N"}`)
 	}
 	// A long ack wait: the job held below must stay "in flight" however
 	// slow the machine.
@@ -65,11 +65,11 @@ func TestGetStatus(t *testing.T) {
 	// Two create jobs and a remove queued; one create taken by a worker
 	// and not acked yet; a held job failed, its result waiting.
 	for range 2 {
-		if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Username: "u", CourseId: "c", Name: "N"}); err != nil {
+		if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Username: "u", CourseId: "course-v1:a+b+c", Name: "N"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "u", CourseId: "c", DeleteVerifyUuid: pipeline.NewUUID()}); err != nil {
+	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "u", CourseId: "course-v1:a+b+c", DeleteVerifyUuid: pipeline.NewUUID()}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := e.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(certdv1.Action_ACTION_CREATE))

@@ -59,6 +59,7 @@ func init() {
 	def("cert-data", "", "the old agent's cert-data.yml: per-course settings (optional)")
 	def("site-config", "", "YAML with site defaults and CERT_ORGS_LONG (optional)")
 	def("designs", "", "directory of YAML designs and template PDFs (optional)")
+	def("strict-designs", "false", "fail a job whose course TEMPLATEFILE or LMS template_pdf names no configured design, instead of falling back")
 	def("grpc-addr", "127.0.0.1:9090", "control service listen address")
 	secret("control-token", "bearer token the control service requires (empty: loopback only)")
 	def("grpc-tls-cert", "", "TLS certificate file for the control service (optional)")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/certd-dev/certd/internal/lms"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -16,22 +17,30 @@ func init() {
 	}}
 }
 
+// demoCourse is the course of the demo's jobs.
+const demoCourse = "course-v1:edX+DemoX+Demo_Course"
+
 // demoNames are learners whose names exercise every script certd supports.
-var demoNames = []struct{ username, name string }{
-	{"jdoe", "Jane Doe"},
-	{"zoe", "Zoë Ångström-Łukasiewicz"},
-	{"nguyen", "Nguyễn Thị Minh Khai"},
-	{"eleni", "Ελένη Παπαδοπούλου"},
-	{"ivan", "Иван Петрович Сидоров"},
-	{"wang", "王小明"},
-	{"yamada", "山田 太郎"},
-	{"kim", "김민준"},
-	{"ahmed", "أحمد عبد الله"},
-	{"sara", "שָׂרָה לֵוִי"},
-	{"priya", "प्रिया शर्मा"},
-	{"somchai", "สมชาย ใจดี"},
-	{"mixed", "Ahmed أحمد Smith"},
-	{"hostile", `<script>alert("x")</script> O'Brien & Co`},
+// The verified ones are ID-verified learners: the LMS names their template
+// "...-verified.pdf" and their certificates say "Verified Certificate".
+var demoNames = []struct {
+	username, name string
+	verified       bool
+}{
+	{"jdoe", "Jane Doe", false},
+	{"zoe", "Zoë Ångström-Łukasiewicz", true},
+	{"nguyen", "Nguyễn Thị Minh Khai", false},
+	{"eleni", "Ελένη Παπαδοπούλου", false},
+	{"ivan", "Иван Петрович Сидоров", false},
+	{"wang", "王小明", true},
+	{"yamada", "山田 太郎", false},
+	{"kim", "김민준", false},
+	{"ahmed", "أحمد عبد الله", true},
+	{"sara", "שָׂרָה לֵוִי", false},
+	{"priya", "प्रिया शर्मा", false},
+	{"somchai", "สมชาย ใจดี", false},
+	{"mixed", "Ahmed أحمد Smith", false},
+	{"hostile", `<script>alert("x")</script> O'Brien & Co`, false},
 }
 
 // feedDemo submits the sample jobs, waits for their answers and prints
@@ -43,10 +52,12 @@ func feedDemo(ctx context.Context, env *allEnv) error {
 	}
 	ids := map[string]string{}
 	for _, n := range demoNames {
+		// Every job carries template_pdf, as the LMS sends it; the demo has
+		// no such design, so the built-in one is used (see the job record).
 		resp, err := env.svc.Submit(ctx, &certdv1.SubmitRequest{
 			Action: certdv1.Action_ACTION_CREATE, Username: n.username,
-			CourseId: "course-v1:edX+DemoX+Demo_Course", CourseName: "Demonstration Course",
-			Name: n.name, Grade: "Pass",
+			CourseId: demoCourse, CourseName: "Demonstration Course",
+			Name: n.name, Grade: "Pass", TemplatePdf: lms.TemplateName(demoCourse, n.verified),
 		})
 		if err != nil {
 			return fmt.Errorf("submit %s: %w", n.username, err)

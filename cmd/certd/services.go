@@ -36,7 +36,7 @@ var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
 	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
-	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs"}
+	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
 	httpSettings     = []string{"http-addr"}
@@ -271,6 +271,7 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 	cfg := consumer.HandlerConfig{
 		Store: store, Renderer: renderer, Catalog: catalog,
 		DownloadURL: download, VerifyURL: verify, Logger: log,
+		StrictDesigns: c.bool("strict-designs"),
 	}
 	if signer != nil {
 		cfg.Signer = signer

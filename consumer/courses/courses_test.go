@@ -209,13 +209,13 @@ func TestAliasBomb(t *testing.T) {
 
 func TestParseCourseID(t *testing.T) {
 	for in, want := range map[string]CourseID{
-		"course-v1:edX+DemoX+Demo_Course":              {"edX", "DemoX", "Demo_Course"},
-		"edX/DemoX/Demo_Course":                        {"edX", "DemoX", "Demo_Course"},
-		"BerkeleyX/CS169.1x/2012_Fall":                 {"BerkeleyX", "CS169.1x", "2012_Fall"},
-		" course-v1:MITx+6.00x+1T2015 ":                {"MITx", "6.00x", "1T2015"},
-		"course-v1:edX+DemoX+Demo_Course+branch@draft": {"edX", "DemoX", "Demo_Course"},
-		"course-v1:Universität+Kurs~1+2024-Frühjahr":   {"Universität", "Kurs~1", "2024-Frühjahr"},
-		"course-v1:edX+DemoX+run:with:colons":          {"edX", "DemoX", "run:with:colons"},
+		"course-v1:edX+DemoX+Demo_Course":              {Org: "edX", Course: "DemoX", Run: "Demo_Course"},
+		"edX/DemoX/Demo_Course":                        {Org: "edX", Course: "DemoX", Run: "Demo_Course"},
+		"BerkeleyX/CS169.1x/2012_Fall":                 {Org: "BerkeleyX", Course: "CS169.1x", Run: "2012_Fall"},
+		" course-v1:MITx+6.00x+1T2015 ":                {Org: "MITx", Course: "6.00x", Run: "1T2015"},
+		"course-v1:edX+DemoX+Demo_Course+branch@draft": {Org: "edX", Course: "DemoX", Run: "Demo_Course"},
+		"course-v1:Universität+Kurs~1+2024-Frühjahr":   {Org: "Universität", Course: "Kurs~1", Run: "2024-Frühjahr"},
+		"course-v1:edX+DemoX+run:with:colons":          {Org: "edX", Course: "DemoX", Run: "run:with:colons"},
 	} {
 		got, err := ParseCourseID(in)
 		if err != nil || got != want {

@@ -206,6 +206,39 @@ func (d *Design) compile() error {
 	return nil
 }
 
+// DefaultDesign is the name of the built-in design.
+const DefaultDesign = "default"
+
+// HasDesign reports whether name selects a design of this renderer: the
+// built-in default ("" or "default"), a YAML design's name, or a template
+// PDF's file name in the design directory. It only looks the name up: a
+// path-like name is never configured and never reaches a file system.
+func (r *Renderer) HasDesign(name string) bool {
+	if name == "" || name == DefaultDesign {
+		return true
+	}
+	if !isPlainFileName(name) {
+		return false
+	}
+	_, ok := r.designs[name]
+	return ok
+}
+
+// Title is a certificate's heading, for designs as {{.Title}}: what the
+// course calls a certificate (CertificateType, "Certificate" when empty),
+// preceded by "Verified " for a verified certificate. Designs can also
+// test {{if .Verified}}.
+func (f Fields) Title() string {
+	t := strings.TrimSpace(f.CertificateType)
+	if t == "" {
+		t = "Certificate"
+	}
+	if f.Verified {
+		return "Verified " + t
+	}
+	return t
+}
+
 // pageSize returns the page width and height in mm.
 func (d *Design) pageSize() (w, h float64) {
 	if d.dims[0] > 0 {

@@ -56,6 +56,7 @@ type Fields struct {
 	AssociationText      string    // e.g. "a course of study offered by"
 	CertificateID        string    // verify_uuid
 	VerifyURL            string    // printed and QR-encoded; "" when verification is off
+	Verified             bool      // a verified certificate; designs show Title ("Verified Certificate")
 }
 
 var (
@@ -307,7 +308,7 @@ func (r *Renderer) generate(d *Design, f Fields, pg *page) ([]byte, error) {
 		WithCreator("certd", false).
 		WithAuthor(f.Org, true).
 		WithSubject(f.CourseName, true).
-		WithTitle(strings.TrimSpace(f.CertificateType+" — "+f.Name), true).
+		WithTitle(strings.TrimSpace(f.Title()+" — "+f.Name), true).
 		WithKeywords(strings.Join(nonEmpty(f.CertificateType, f.CourseID, f.CertificateID), ", "), true).
 		WithCreationDate(f.IssuedAt)
 	if w > h {

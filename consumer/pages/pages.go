@@ -60,6 +60,9 @@ type Certificate struct {
 	VerifyURL string
 	// Grade is optional ("Pass", "Distinction").
 	Grade string
+	// Verified marks a verified certificate (an ID-verified learner): the
+	// pages call it "Verified <CertificateType>".
+	Verified bool
 }
 
 // Limits on displayed text, in characters; longer text is cut with "…".
@@ -97,6 +100,9 @@ func newView(c Certificate) (view, error) {
 	}
 	if v.Type == "" {
 		v.Type = "Certificate"
+	}
+	if c.Verified {
+		v.Type = "Verified " + v.Type
 	}
 	for field, val := range map[string]string{"Name": v.Name, "CourseName": v.CourseName, "CertificateID": v.CertificateID} {
 		if val == "" {

@@ -1,6 +1,7 @@
 // Package pipeline is what the bridge, the consumers and the control service
 // share: the JetStream topology (streams, consumers, KV buckets), the job
-// records kept in KV, the LMS request and answer bodies, and heartbeats.
+// records kept in KV and heartbeats. The LMS request and answer bodies are
+// in package lms (forwarded here for existing callers).
 //
 // Jobs travel on certs.job.<action> in the work-queue stream CERTS_JOBS, one
 // durable pull consumer per action. Results travel on certs.result.<source>

@@ -528,7 +528,14 @@ type JobRecord struct {
 	// with that xqueue key, and cleared once the outcome is recorded. A relay
 	// that finds it set knows an earlier post may have reached xqueue (a
 	// crash, or another relay posting now) and must not post again blindly.
-	PostingKey    string `protobuf:"bytes,29,opt,name=posting_key,json=postingKey,proto3" json:"posting_key,omitempty"`
+	PostingKey string `protobuf:"bytes,29,opt,name=posting_key,json=postingKey,proto3" json:"posting_key,omitempty"`
+	// design is the certificate design the job was drawn with ("default" for
+	// the built-in one). design_note says why, when it is not the design the
+	// course or the LMS named (a fallback): e.g. `template_pdf
+	// "certificate-template-edX-DemoX.pdf" is not a configured design; using
+	// "default"`.
+	Design        string `protobuf:"bytes,30,opt,name=design,proto3" json:"design,omitempty"`
+	DesignNote    string `protobuf:"bytes,31,opt,name=design_note,json=designNote,proto3" json:"design_note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -759,6 +766,20 @@ func (x *JobRecord) GetPostingKey() string {
 	return ""
 }
 
+func (x *JobRecord) GetDesign() string {
+	if x != nil {
+		return x.Design
+	}
+	return ""
+}
+
+func (x *JobRecord) GetDesignNote() string {
+	if x != nil {
+		return x.DesignNote
+	}
+	return ""
+}
+
 // Worker is a live process, kept in the KV bucket certs_workers with a TTL:
 // a worker that stops heartbeating disappears.
 type Worker struct {
@@ -915,7 +936,7 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12\x16\n" +
 	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x16\n" +
-	"\x06region\x18\x05 \x01(\tR\x06region\"\xe8\a\n" +
+	"\x06region\x18\x05 \x01(\tR\x06region\"\xa1\b\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x10.certd.v1.SourceR\x06source\x12(\n" +
@@ -954,7 +975,10 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"updated_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x123\n" +
 	"\adead_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x06deadAt\x12\x1f\n" +
 	"\vposting_key\x18\x1d \x01(\tR\n" +
-	"postingKeyJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
+	"postingKey\x12\x16\n" +
+	"\x06design\x18\x1e \x01(\tR\x06design\x12\x1f\n" +
+	"\vdesign_note\x18\x1f \x01(\tR\n" +
+	"designNoteJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
