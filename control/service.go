@@ -68,6 +68,11 @@ type Service struct {
 	xqTimeout  time.Duration
 	now        func() time.Time
 
+	maxWatchers int64
+	watchEvents int
+	watchBytes  int
+	watchers    watcherCount
+
 	mu                     sync.Mutex
 	inFlight, done, failed int64
 }
@@ -132,6 +137,10 @@ func NewService(p *pipeline.Pipeline, opts ...Option) *Service {
 		stuckAfter: time.Minute,
 		xqTimeout:  5 * time.Second,
 		now:        time.Now,
+
+		maxWatchers: DefaultMaxWatchers,
+		watchEvents: DefaultWatchBufferEvents,
+		watchBytes:  DefaultWatchBufferBytes,
 	}
 	for _, o := range opts {
 		o(s)
