@@ -71,6 +71,7 @@ type Service struct {
 	maxWatchers int64
 	watchEvents int
 	watchBytes  int
+	watchGrace  time.Duration
 	watchers    watcherCount
 
 	mu                     sync.Mutex
@@ -141,6 +142,7 @@ func NewService(p *pipeline.Pipeline, opts ...Option) *Service {
 		maxWatchers: DefaultMaxWatchers,
 		watchEvents: DefaultWatchBufferEvents,
 		watchBytes:  DefaultWatchBufferBytes,
+		watchGrace:  DefaultWatchGrace,
 	}
 	for _, o := range opts {
 		o(s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,6 +23,10 @@ const (
 	DefaultMaxWatchers       = 32
 	DefaultWatchBufferEvents = 512
 	DefaultWatchBufferBytes  = 1 << 20
+	// DefaultWatchGrace is how long a stream that fell behind may wait
+	// for its client to take what was already sent before it is cut off
+	// (the client then sees Canceled instead of "watcher too slow").
+	DefaultWatchGrace = 10 * time.Second
 )
 
 // WithWatchLimits bounds WatchJobs: at most streams open at once (more are
@@ -87,10 +92,11 @@ func (s *Service) WatchJobs(req *certdv1.WatchJobsRequest, stream grpc.ServerStr
 	}
 	defer s.watchers.Add(-1)
 
-	abort := abortFunc(stream.Context())
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	changes, err := s.p.Records.Watch(ctx, false)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	changes, err := s.p.Records.Watch(watchCtx, false)
 	if err != nil {
 		return s.grpcError("watch jobs", err)
 	}
@@ -98,7 +104,19 @@ func (s *Service) WatchJobs(req *certdv1.WatchJobsRequest, stream grpc.ServerStr
 		return err
 	}
 	q := &eventQueue{maxEvents: s.watchEvents, maxBytes: s.watchBytes, ready: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		abortMu  sync.Mutex
+		abortAt  *time.Timer
+		transEnd = abortFunc(stream.Context())
+	)
+	defer func() {
+		abortMu.Lock()
+		if abortAt != nil {
+			abortAt.Stop()
+		}
+		abortMu.Unlock()
+	}()
 	defer wg.Wait() // after cancel (deferred later, runs first)
 	defer cancel()
 	wg.Add(1)
@@ -125,12 +143,21 @@ func (s *Service) WatchJobs(req *certdv1.WatchJobsRequest, stream grpc.ServerStr
 				if at == nil {
 					at = timestamppb.New(s.now())
 				}
-				if !q.push(&certdv1.JobEvent{Id: rec.Id, State: rec.State, At: at, Job: rec}) {
-					s.log.Warn("WatchJobs stream ended: the client reads too slowly", "buffered", q.maxEvents, "buffer_bytes", q.maxBytes)
-					q.end(errTooSlow)
-					abort() // unblocks a Send waiting for the client
-					return
+				if q.push(&certdv1.JobEvent{Id: rec.Id, State: rec.State, At: at, Job: rec}) {
+					continue
 				}
+				// Fallen behind: drop the buffer and the record watch now,
+				// so nothing more is held for this client. A Send under
+				// way finishes when the client reads (and the client then
+				// gets errTooSlow); one that waits longer than watchGrace
+				// is cut off at the transport.
+				s.log.Warn("WatchJobs stream ended: the client reads too slowly", "buffered", q.maxEvents, "buffer_bytes", q.maxBytes)
+				q.end(errTooSlow)
+				stopWatch()
+				abortMu.Lock()
+				abortAt = time.AfterFunc(s.watchGrace, transEnd)
+				abortMu.Unlock()
+				return
 			}
 		}
 	}()
