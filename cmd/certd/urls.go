@@ -19,7 +19,25 @@ func redactURL(raw string) string {
 	if u, err := neturl.Parse(raw); err == nil {
 		return u.Redacted()
 	}
-	return rawUserinfo.ReplaceAllString(raw, "//xxxxx@")
+	return scrub(rawUserinfo.ReplaceAllString(raw, "//xxxxx@"), raw)
+}
+
+// scrub hides in text the user info of raw, and its password, wherever
+// they occur (a URL that does not parse may repeat them elsewhere).
+func scrub(text, raw string) string {
+	for _, m := range rawUserinfo.FindAllString(raw, -1) {
+		info := strings.TrimSuffix(strings.TrimPrefix(m, "//"), "@")
+		secrets := []string{info}
+		if _, pw, ok := strings.Cut(info, ":"); ok {
+			secrets = append(secrets, pw)
+		}
+		for _, s := range secrets {
+			if s != "" {
+				text = strings.ReplaceAll(text, s, "xxxxx")
+			}
+		}
+	}
+	return text
 }
 
 // redactURLs hides the passwords of comma-separated URLs.
@@ -43,15 +61,7 @@ func parseURL(raw string) (*neturl.URL, error) {
 	if errors.As(err, &ue) {
 		reason = ue.Err.Error()
 	}
-	if m := rawUserinfo.FindString(raw); m != "" {
-		info := strings.TrimSuffix(strings.TrimPrefix(m, "//"), "@")
-		for _, secret := range append(strings.SplitN(info, ":", 2), info) {
-			if secret != "" {
-				reason = strings.ReplaceAll(reason, secret, "xxxxx")
-			}
-		}
-	}
-	return nil, fmt.Errorf("%s is not a valid URL: %s", redactURL(raw), reason)
+	return nil, fmt.Errorf("%s is not a valid URL: %s", redactURL(raw), scrub(reason, raw))
 }
 
 // checkServerURLs checks a comma-separated list of server URLs (NATS)
