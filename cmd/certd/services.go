@@ -361,7 +361,7 @@ func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *sl
 func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
 	opts := []control.Option{control.WithLogger(log), control.WithRegion(c.str("region"))}
 	if xq != nil {
-		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(c.str("xqueue-url")))
+		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(redactURL(c.str("xqueue-url"))))
 	}
 	return control.NewService(p, opts...), control.ServerConfig{
 		Token: c.str("control-token"), TLSCert: c.str("grpc-tls-cert"), TLSKey: c.str("grpc-tls-key"), Logger: log,
