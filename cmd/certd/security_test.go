@@ -202,7 +202,10 @@ func TestSecretsNeverPrintedAtDebug(t *testing.T) {
 	add("nats url %zz", runCmd(ctx, "bridge", "--log-level", "debug", "--nats-url", "nats://certd:"+natsPw+"%zz@127.0.0.1:1"))
 	add("nats list", runCmd(ctx, "control", "--log-level", "debug", "--nats-url", "nats://127.0.0.1:1,nats://certd:"+natsPw+"%zz@127.0.0.1:2"))
 	add("nats unreachable", runCmd(ctx, "control", "--log-level", "debug", "--nats-url", "nats://certd:"+natsPw+"@127.0.0.1:1"))
-	add("short token beyond loopback", runCmd(ctx, "control", "--log-level", "debug", "--nats-url", natsURL, "--grpc-addr", "0.0.0.0:0", "--control-token", "short"))
+	short := runCmd(ctx, "control", "--log-level", "debug", "--nats-url", natsURL, "--grpc-addr", "0.0.0.0:0", "--control-token", "Short-Secret")
+	if short.code == 0 || !strings.Contains(short.stderr, "--control-token") || strings.Contains(short.stderr, "Short-Secret") {
+		t.Errorf("control with a 12-byte token on 0.0.0.0: exit %d, stderr:\n%s", short.code, short.stderr)
+	}
 	add("basic auth without colon", runCmd(ctx, "bridge", "--log-level", "debug", "--nats-url", natsURL,
 		"--xqueue-url", "http://127.0.0.1:1", "--xqueue-user", "certd", "--xqueue-password", xqPassword, "--xqueue-basic-auth", basicPw))
 

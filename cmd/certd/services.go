@@ -358,6 +358,24 @@ func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *sl
 	)
 }
 
+// checkControlToken refuses, before anything starts, a control token too
+// short for a listen address beyond loopback (the control service checks
+// it again when it listens).
+func checkControlToken(c *config) {
+	tok := c.str("control-token")
+	if tok == "" || len(tok) >= control.MinToken {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.str("grpc-addr"))
+	if err != nil {
+		return // Listen reports the address
+	}
+	if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	c.bad("control-token", "%d bytes is too short for grpc-addr %s beyond loopback; use at least %d (e.g. openssl rand -hex 24)", len(tok), c.str("grpc-addr"), control.MinToken)
+}
+
 func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
 	opts := []control.Option{control.WithLogger(log), control.WithRegion(c.str("region"))}
 	if xq != nil {
@@ -422,6 +440,7 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if c.str("download-url") == "" {
 		c.values["download-url"] = "http://" + c.str("http-addr")
 	}
+	checkControlToken(c)
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -535,6 +554,10 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings)...)
 	if err != nil {
+		return err
+	}
+	checkControlToken(c)
+	if err := c.err(); err != nil {
 		return err
 	}
 	xq, err := newXQueue(c, log)
