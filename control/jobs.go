@@ -4,12 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -98,52 +92,6 @@ func validID(id string) bool {
 		}
 	}
 	return !strings.HasPrefix(id, ".") && !strings.HasSuffix(id, ".")
-}
-
-// WatchJobs streams the changes of matching job records as they happen,
-// until the client goes away or the server stops. The response headers are
-// sent once the watch is live: a client that waits for them sees every
-// job's changes made afterwards, in order. Changes of one job that follow
-// each other quickly may arrive coalesced (job records are a KV bucket
-// keeping the latest value), but the latest state of every job always
-// arrives, and each event carries the whole record, history included.
-func (s *Service) WatchJobs(req *certdv1.WatchJobsRequest, stream grpc.ServerStreamingServer[certdv1.JobEvent]) (err error) {
-	f, err := newFilter(req.GetFilter())
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	changes, err := s.p.Records.Watch(ctx, false)
-	if err != nil {
-		return s.grpcError("watch jobs", err)
-	}
-	if err := stream.SendHeader(metadata.Pairs("certd-watch", "live")); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case rec, ok := <-changes:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return status.Error(codes.Unavailable, "watch jobs: the record watch ended; watch again")
-			}
-			if !f.match(rec) {
-				continue
-			}
-			at := rec.UpdatedAt
-			if at == nil {
-				at = timestamppb.New(s.now())
-			}
-			if err := stream.Send(&certdv1.JobEvent{Id: rec.Id, State: rec.State, At: at, Job: rec}); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 func clip(s string, n int) string {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -45,12 +46,37 @@ type ServerConfig struct {
 	// after the serve context ends (default 10 s); streams such as
 	// WatchJobs end at once.
 	ShutdownGrace time.Duration
+	// DenyLogInterval is how often refused calls are logged: one line per
+	// interval carries the count and the last refusal (default 10 s).
+	DenyLogInterval time.Duration
 }
+
+// Limits of the control service. A caller without the token costs only
+// the request headers: the token is checked when the headers arrive, before
+// any message is read (grpc.InTapHandle).
+const (
+	// MaxRecvMsgSize bounds one request message. The largest real
+	// requests are a Requeue or Fail naming MaxIDs ids (10,000 ids of up to
+	// 64 characters take about 700 KB) and a Submit, whose job body is
+	// capped at 64 KiB.
+	MaxRecvMsgSize = 1 << 20
+	// MaxConcurrentStreams bounds the calls open at once on one connection.
+	MaxConcurrentStreams = 64
+	// MaxHeaderListSize bounds the request headers of one call.
+	MaxHeaderListSize = 16 << 10
+	// MinToken is the shortest token accepted when the service
+	// listens beyond loopback.
+	MinToken = 16
+)
 
 // ErrNoTokenNotLoopback is returned by Listen for a non-loopback address
 // without a token: an unauthenticated control service must not be
 // reachable from other machines.
 var ErrNoTokenNotLoopback = errors.New("control: no token configured; refusing to listen on a non-loopback address")
+
+// ErrShortToken is returned by Listen for a token shorter than MinToken
+// bytes on a non-loopback address.
+var ErrShortToken = errors.New("control: the token is too short for a non-loopback address")
 
 // Server is the control service on a listening socket. Create it with
 // Listen, run it with Serve.
@@ -61,6 +87,7 @@ type Server struct {
 	lis    net.Listener
 	gs     *grpc.Server
 	health *health.Server
+	denied *denyLog
 
 	stopCtx context.Context // ends when Serve's context ends; ends streams
 	stop    context.CancelFunc
@@ -93,6 +120,12 @@ func Listen(addr string, svc *Service, cfg ServerConfig) (*Server, error) {
 	if strings.ContainsAny(cfg.Token, " \t\r\n") {
 		return nil, errors.New("control: the token must not contain spaces or line breaks")
 	}
+	if cfg.Token != "" && len(cfg.Token) < MinToken && !isLoopbackHost(host) {
+		return nil, fmt.Errorf("%w: it is %d bytes long; make one of at least %d (e.g. openssl rand -hex 24), or listen on loopback", ErrShortToken, len(cfg.Token), MinToken)
+	}
+	if cfg.DenyLogInterval <= 0 {
+		cfg.DenyLogInterval = 10 * time.Second
+	}
 	var opts []grpc.ServerOption
 	useTLS := cfg.TLSCert != "" || cfg.TLSKey != ""
 	if useTLS {
@@ -121,12 +154,17 @@ func Listen(addr string, svc *Service, cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{svc: svc, cfg: cfg, log: log, lis: lis}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
-	a := &authenticator{log: s.log}
+	s.denied = newDenyLog(s.log, cfg.DenyLogInterval)
+	a := &authenticator{denied: s.denied}
 	if cfg.Token != "" {
 		sum := sha256.Sum256([]byte(cfg.Token))
 		a.want = sum[:]
 	}
 	opts = append(opts,
+		grpc.InTapHandle(a.tap),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.ChainUnaryInterceptor(a.unary, s.countUnary),
 		grpc.ChainStreamInterceptor(a.stream, s.streamUntilStop),
 	)
@@ -170,6 +208,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case err := <-served:
 		s.stop()
+		s.denied.close()
 		if err != nil {
 			return fmt.Errorf("control: serve: %w", err)
 		}
@@ -191,6 +230,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		<-stopped
 	}
 	<-served
+	s.denied.close()
 	return nil
 }
 
@@ -201,6 +241,7 @@ func (s *Server) Close() {
 	s.health.Shutdown()
 	s.gs.Stop()
 	s.lis.Close()
+	s.denied.close()
 }
 
 // Serve listens on addr and serves svc until ctx ends (Listen, then
@@ -274,7 +315,8 @@ func (s *Server) countUnary(ctx context.Context, req any, info *grpc.UnaryServer
 func (s *Server) streamUntilStop(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	stopAfter := context.AfterFunc(s.stopCtx, cancel)
+	abort := abortFunc(ss.Context())
+	stopAfter := context.AfterFunc(s.stopCtx, func() { cancel(); abort() })
 	defer stopAfter()
 	var end func(error)
 	if isControl(info.FullMethod) {
@@ -306,11 +348,27 @@ func open(method string) bool {
 // authenticator checks the bearer token of every call except health
 // checks. want is the SHA-256 of the token (nil: no token, all allowed);
 // comparing fixed-size digests in constant time leaks neither the token
-// nor its length.
+// nor its length. tap runs when a call's headers arrive, before its
+// message is read; the interceptors check again (for calls that reach the
+// service some other way).
 type authenticator struct {
-	want []byte
-	log  *slog.Logger
+	want   []byte
+	denied *denyLog
 }
+
+func (a *authenticator) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if reason := a.reason(info.FullMethodName, info.Header); reason != "" {
+		return ctx, a.refuse(ctx, info.FullMethodName, reason)
+	}
+	if info.FullMethodName == watchMethod {
+		// The stream's transport context: cancelling it unblocks a Send
+		// to a client that does not read (see WatchJobs).
+		ctx = withAbort(ctx)
+	}
+	return ctx, nil
+}
+
+const watchMethod = "/" + servedName + "/WatchJobs"
 
 func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if err := a.check(ctx, info.FullMethod); err != nil {
@@ -327,36 +385,42 @@ func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 }
 
 func (a *authenticator) check(ctx context.Context, method string) error {
-	if a.want == nil || open(method) {
-		return nil
-	}
-	reason := ""
 	md, _ := metadata.FromIncomingContext(ctx)
+	if reason := a.reason(method, md); reason != "" {
+		return a.refuse(ctx, method, reason)
+	}
+	return nil
+}
+
+// reason says why a call with these headers is refused ("" if it is not).
+func (a *authenticator) reason(method string, md metadata.MD) string {
+	if a.want == nil || open(method) {
+		return ""
+	}
 	vals := md.Get("authorization")
 	switch {
 	case len(vals) == 0:
-		reason = "no authorization header"
+		return "no authorization header"
 	case len(vals) > 1:
-		reason = "more than one authorization header"
-	default:
-		scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-		tok = strings.TrimSpace(tok)
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			reason = "authorization header is not \"Bearer <token>\""
-			break
-		}
-		got := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(got[:], a.want) != 1 {
-			reason = "wrong token"
-		}
+		return "more than one authorization header"
 	}
-	if reason == "" {
-		return nil
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "authorization header is not \"Bearer <token>\""
 	}
+	got := sha256.Sum256([]byte(tok))
+	if subtle.ConstantTimeCompare(got[:], a.want) != 1 {
+		return "wrong token"
+	}
+	return ""
+}
+
+func (a *authenticator) refuse(ctx context.Context, method, reason string) error {
 	from := "unknown"
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		from = p.Addr.String()
 	}
-	a.log.Warn("control call denied", "method", method, "peer", from, "reason", reason)
+	a.denied.add(clip(method, 100), from, reason)
 	return status.Error(codes.Unauthenticated, "control: "+reason+"; send \"authorization: Bearer <token>\"")
 }

@@ -23,8 +23,22 @@
 //	    localhost:9090 certd.v1.Control/Requeue
 //
 // work as expected (drop -plaintext with TLS). Without a token the service
-// listens on loopback only and says so at start. Denied calls are logged
-// with the method, the peer and the reason, never the token.
+// listens on loopback only and says so at start; a token shorter than
+// MinToken bytes is refused beyond loopback. Denied calls are logged at a
+// bounded rate: one line per interval with the count and the last call's
+// method, peer and reason, never the token.
+//
+// Limits (each proven by a test):
+//   - The token is checked when a call's headers arrive (grpc.InTapHandle),
+//     before any message is read: a caller without it costs the headers
+//     only. Messages are capped at MaxRecvMsgSize, headers at
+//     MaxHeaderListSize, calls per connection at MaxConcurrentStreams.
+//   - WatchJobs streams are capped in number, and each buffers a bounded
+//     count and size of changes (WithWatchLimits); a client that falls
+//     behind gets ResourceExhausted "watcher too slow", and its buffer and
+//     record watch are dropped at once.
+//   - Submit remove and regen may only name uuids that job records tie to
+//     the same username and course id (PermissionDenied otherwise).
 //
 // ListJobs, Requeue/Fail by filter and GetStatus's job counts read every
 // job record (one KV watch); that is fine for the records of the retention
@@ -67,6 +81,12 @@ type Service struct {
 	stuckAfter time.Duration
 	xqTimeout  time.Duration
 	now        func() time.Time
+
+	maxWatchers int64
+	watchEvents int
+	watchBytes  int
+	watchGrace  time.Duration
+	watchers    watcherCount
 
 	mu                     sync.Mutex
 	inFlight, done, failed int64
@@ -132,6 +152,11 @@ func NewService(p *pipeline.Pipeline, opts ...Option) *Service {
 		stuckAfter: time.Minute,
 		xqTimeout:  5 * time.Second,
 		now:        time.Now,
+
+		maxWatchers: DefaultMaxWatchers,
+		watchEvents: DefaultWatchBufferEvents,
+		watchBytes:  DefaultWatchBufferBytes,
+		watchGrace:  DefaultWatchGrace,
 	}
 	for _, o := range opts {
 		o(s)

@@ -398,9 +398,9 @@ func TestSubmit(t *testing.T) {
 		t.Errorf("published %v", j)
 	}
 
-	// A remove with uuids goes to the remove subject.
-	u := pipeline.NewUUID()
-	rm, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:a+b+c", DeleteDownloadUuid: u})
+	// A remove naming the uuids of the learner's own certificate goes to
+	// the remove subject.
+	rm, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid, DeleteVerifyUuid: r.VerifyUuid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,6 +424,7 @@ func TestSubmit(t *testing.T) {
 		}, "delete_download_uuid"},
 		{"remove without uuids", func(r *certdv1.SubmitRequest) { r.Action = certdv1.Action_ACTION_REMOVE }, "delete_download_uuid"},
 		{"ftp callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "ftp://example.org/x" }, "callback_url"},
+		{"create with uuids", func(r *certdv1.SubmitRequest) { r.DeleteVerifyUuid = pipeline.NewUUID() }, "regen and remove"},
 		{"relative callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "/hook" }, "callback_url"},
 		{"hostless callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "http:///hook" }, "callback_url"},
 	} {
@@ -434,10 +435,33 @@ func TestSubmit(t *testing.T) {
 			wantCode(t, err, codes.InvalidArgument, c.want)
 		})
 	}
+	// A remove or regen may only name uuids that job records tie to the
+	// same username and course id.
+	for _, c := range []struct {
+		name string
+		req  *certdv1.SubmitRequest
+		want string
+	}{
+		{"another learner's certificate", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "mallory", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid}, "another username"},
+		{"another course", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+Other+2026", DeleteVerifyUuid: r.VerifyUuid}, "another username"},
+		{"regen of another learner's", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REGEN, Username: "mallory", CourseId: "course-v1:edX+DemoX+Demo", Name: "M", DeleteVerifyUuid: r.VerifyUuid}, "another username"},
+		{"unknown uuid", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: pipeline.NewUUID()}, "no job"},
+		{"own and unknown", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid, DeleteVerifyUuid: pipeline.NewUUID()}, "no job"},
+		{"uuids swapped", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.VerifyUuid}, "no job"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.client.Submit(ctx, c.req)
+			wantCode(t, err, codes.PermissionDenied, c.want)
+		})
+	}
 	// Nothing was recorded for the refused requests.
 	list, err := e.client.ListJobs(ctx, &certdv1.ListJobsRequest{})
 	if err != nil || list.Total != 2 {
 		t.Errorf("jobs after refused submits: %v, %v; want 2", list.GetTotal(), err)
+	}
+	// The learner's own regen is allowed.
+	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REGEN, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", Name: "Jane Doe", DeleteDownloadUuid: r.DownloadUuid, DeleteVerifyUuid: r.VerifyUuid}); err != nil {
+		t.Errorf("own regen: %v", err)
 	}
 }
 

@@ -64,12 +64,15 @@ func TestGetStatus(t *testing.T) {
 
 	// Two create jobs and a remove queued; one create taken by a worker
 	// and not acked yet; a held job failed, its result waiting.
+	var verify string
 	for range 2 {
-		if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Username: "u", CourseId: "course-v1:a+b+c", Name: "N"}); err != nil {
+		resp, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Username: "u", CourseId: "course-v1:a+b+c", Name: "N"})
+		if err != nil {
 			t.Fatal(err)
 		}
+		verify = resp.GetJob().GetVerifyUuid()
 	}
-	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "u", CourseId: "course-v1:a+b+c", DeleteVerifyUuid: pipeline.NewUUID()}); err != nil {
+	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "u", CourseId: "course-v1:a+b+c", DeleteVerifyUuid: verify}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := e.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(certdv1.Action_ACTION_CREATE))

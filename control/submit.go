@@ -74,6 +74,10 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		}
 	}
 
+	if err := s.checkOwner(ctx, name, &parsed); err != nil {
+		return nil, err
+	}
+
 	id := "sub-" + pipeline.NewUUID()
 	if rid := req.GetRequestId(); rid != "" {
 		if len(rid) > 200 {
@@ -131,6 +135,50 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 	}
 	s.log.Info("job submitted", "job", rec.Id, "action", name, "course_id", rec.CourseId, "callback", cb != "")
 	return &certdv1.SubmitResponse{Id: rec.Id, Job: out}, nil
+}
+
+// checkOwner refuses a remove or regen that names a uuid no job record
+// ties to the same username and course id: the uuids are printed on every
+// certificate, so knowing one must not let a submitter delete another
+// learner's files. It reads every job record (as ListJobs does).
+func (s *Service) checkOwner(ctx context.Context, action string, req *pipeline.Request) error {
+	if action == "create" || (req.DeleteDownloadUUID == "" && req.DeleteVerifyUUID == "") {
+		return nil
+	}
+	type claim struct {
+		field, uuid string
+		known, own  bool
+	}
+	claims := []*claim{}
+	if u := req.DeleteDownloadUUID; u != "" {
+		claims = append(claims, &claim{field: "delete_download_uuid", uuid: u})
+	}
+	if u := req.DeleteVerifyUUID; u != "" {
+		claims = append(claims, &claim{field: "delete_verify_uuid", uuid: u})
+	}
+	err := s.p.Records.Scan(ctx, func(r *certdv1.JobRecord) bool {
+		for _, c := range claims {
+			if (c.field == "delete_download_uuid" && r.DownloadUuid == c.uuid) || (c.field == "delete_verify_uuid" && r.VerifyUuid == c.uuid) {
+				c.known = true
+				if r.Username == req.Username && r.CourseId == req.CourseID {
+					c.own = true
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return s.grpcError("submit: check the uuids", err)
+	}
+	for _, c := range claims {
+		switch {
+		case !c.known:
+			return status.Errorf(codes.PermissionDenied, "%s %s belongs to no job this service knows; only uuids issued for this username and course_id may be named", c.field, c.uuid)
+		case !c.own:
+			return status.Errorf(codes.PermissionDenied, "%s %s was issued for another username or course_id; only uuids issued for this username and course_id may be named", c.field, c.uuid)
+		}
+	}
+	return nil
 }
 
 // checkCallbackURL accepts absolute http and https URLs with a host.

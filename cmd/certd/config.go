@@ -55,6 +55,7 @@ func init() {
 	def("verify-url", "", "public base URL of verification pages (default: download-url)")
 	def("signing-key", "", "path to the ASCII-armored OpenPGP private key that signs certificates")
 	secret("signing-passphrase", "passphrase of the signing key")
+	def("signing-key-readable", "false", "accept a signing key file that group or others can read (default: refused)")
 	def("signing-passphrase-file", "", "file holding the passphrase of the signing key")
 	def("cert-data", "", "the old agent's cert-data.yml: per-course settings (optional)")
 	def("site-config", "", "YAML with site defaults and CERT_ORGS_LONG (optional)")
@@ -284,6 +285,6 @@ func (c *config) useLocalStorage(dir string) error {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return err
 	}
-	c.values["storage"] = "file://" + abs
+	c.values["storage"] = fileURL(abs)
 	return nil
 }

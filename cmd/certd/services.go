@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +27,7 @@ import (
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/webserve"
 )
 
 // Settings used by each part; a command declares the union of its parts'.
@@ -36,7 +35,7 @@ var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
 	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
-	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs"}
+	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
 	httpSettings     = []string{"http-addr"}
@@ -64,6 +63,10 @@ func init() {
 // returned stop closes both.
 func connect(c *config, log *slog.Logger, embed bool) (*nats.Conn, func(), error) {
 	url := c.str("nats-url")
+	if err := checkServerURLs(url); err != nil {
+		c.bad("nats-url", "%v", err)
+		return nil, nil, c.err()
+	}
 	var ns *server.Server
 	if url == "" {
 		if !embed {
@@ -150,21 +153,14 @@ func openPipeline(ctx context.Context, c *config, nc *nats.Conn, runsJobs bool) 
 	return p, nil
 }
 
-// redactURLs hides the passwords of comma-separated URLs.
-func redactURLs(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // newXQueue returns the xqueue client, or nil when no xqueue is configured.
 func newXQueue(c *config, log *slog.Logger) (*xqueue.Client, error) {
 	if c.str("xqueue-url") == "" {
 		return nil, nil
+	}
+	if _, err := parseURL(c.str("xqueue-url")); err != nil {
+		c.bad("xqueue-url", "%v", err)
+		return nil, c.err()
 	}
 	cl, err := xqueue.New(xqueue.Config{
 		BaseURL:   c.str("xqueue-url"),
@@ -202,6 +198,7 @@ type handlerParts struct {
 	handler *consumer.Handler
 	store   storage.Store
 	signer  *signing.Signer
+	fileDir string // file storage: its directory ("" for S3)
 }
 
 // signMode says what to do about the signing key.
@@ -226,19 +223,27 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 	if v := c.str("s3-acl"); v != "" {
 		sopts = append(sopts, storage.WithObjectACL(v))
 	}
-	store, err := storage.Open(ctx, c.require("storage"), sopts...)
+	loc, err := parseStorage(c.require("storage"))
 	if err != nil {
 		c.bad("storage", "%v", err)
 	}
-	download := strings.TrimRight(c.require("download-url"), "/")
+	var store storage.Store
+	if err == nil {
+		if store, err = storage.Open(ctx, loc.url, sopts...); err != nil {
+			c.bad("storage", "%v", err)
+		}
+	}
+	for _, n := range []string{"download-url", "verify-url"} {
+		if v := c.str(n); v != "" || n == "download-url" {
+			if err := checkPublicURL(v); err != nil {
+				c.bad(n, "%v", err)
+			}
+		}
+	}
+	download := strings.TrimRight(c.str("download-url"), "/")
 	verify := strings.TrimRight(c.str("verify-url"), "/")
 	if verify == "" {
 		verify = download
-	}
-	for _, n := range []string{"download-url", "verify-url"} {
-		if v := c.str(n); v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-			c.bad(n, "%q is not an http(s) URL", v)
-		}
 	}
 	var signer *signing.Signer
 	if mode != signNone {
@@ -280,7 +285,7 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 			return nil, fmt.Errorf("store public key: %w", err)
 		}
 	}
-	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer}, nil
+	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir}, nil
 }
 
 // loadSigner loads the configured key, or generates a development key.
@@ -315,12 +320,28 @@ func loadSigner(c *config, log *slog.Logger, devKey bool) (*signing.Signer, erro
 		log.Warn("!!! NO SIGNING KEY CONFIGURED: signing with a DEVELOPMENT key. Certificates signed with it prove nothing. Make a real key with 'certd keygen' and set CERTD_SIGNING_KEY.", "dev_key", path)
 		pass = nil
 	}
+	if err := checkKeyFile(path, c.bool("signing-key-readable")); err != nil {
+		return nil, err
+	}
 	s, err := signing.LoadSigner(path, pass)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("signing key loaded", "fingerprint", s.Fingerprint())
 	return s, nil
+}
+
+// checkKeyFile refuses a private key file that group or others can read,
+// unless allowed.
+func checkKeyFile(path string, allowReadable bool) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && !allowReadable {
+		return fmt.Errorf("signing key %s can be read by group or others (mode %04o): chmod 600 it, or set signing-key-readable=true to accept that", path, perm)
+	}
+	return nil
 }
 
 func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *slog.Logger) *consumer.Consumer {
@@ -338,10 +359,28 @@ func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *sl
 	)
 }
 
+// checkControlToken refuses, before anything starts, a control token too
+// short for a listen address beyond loopback (the control service checks
+// it again when it listens).
+func checkControlToken(c *config) {
+	tok := c.str("control-token")
+	if tok == "" || len(tok) >= control.MinToken {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.str("grpc-addr"))
+	if err != nil {
+		return // Listen reports the address
+	}
+	if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	c.bad("control-token", "%d bytes is too short for grpc-addr %s beyond loopback; use at least %d (e.g. openssl rand -hex 24)", len(tok), c.str("grpc-addr"), control.MinToken)
+}
+
 func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
 	opts := []control.Option{control.WithLogger(log), control.WithRegion(c.str("region"))}
 	if xq != nil {
-		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(c.str("xqueue-url")))
+		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(redactURL(c.str("xqueue-url"))))
 	}
 	return control.NewService(p, opts...), control.ServerConfig{
 		Token: c.str("control-token"), TLSCert: c.str("grpc-tls-cert"), TLSKey: c.str("grpc-tls-key"), Logger: log,
@@ -402,6 +441,7 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if c.str("download-url") == "" {
 		c.values["download-url"] = "http://" + c.str("http-addr")
 	}
+	checkControlToken(c)
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -433,7 +473,13 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	g.go_("bridge", func() error { return br.Run(gctx) })
 	g.go_("consumer", func() error { return cons.Run(gctx) })
 	g.go_("control", func() error { return control.Serve(gctx, c.str("grpc-addr"), svc, scfg) })
-	g.go_("http", func() error { return serveHTTP(gctx, httpLn, fileRoot(c.str("storage")), nc, log) })
+	web := webserve.New(webserve.Config{Root: parts.fileDir, Logger: log, Healthy: func() error {
+		if !nc.IsConnected() {
+			return errors.New("NATS not connected")
+		}
+		return nil
+	}})
+	g.go_("http", func() error { return web.Serve(gctx, httpLn) })
 	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", c.str("grpc-addr"), "storage", c.str("storage"))
 	if feed != nil {
 		env := &allEnv{p: p, svc: svc, log: log, stdout: stdout}
@@ -454,59 +500,6 @@ type allEnv struct {
 	svc    *control.Service
 	log    *slog.Logger
 	stdout io.Writer
-}
-
-// fileRoot is the directory of a file:// storage URL, or "".
-func fileRoot(storageURL string) string {
-	if strings.HasPrefix(storageURL, "file://") {
-		return strings.TrimPrefix(storageURL, "file://")
-	}
-	return ""
-}
-
-// serveHTTP serves health checks and, for file storage, the certificates,
-// so the URLs in answers open in a browser.
-func serveHTTP(ctx context.Context, ln net.Listener, root string, nc *nats.Conn, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !nc.IsConnected() {
-			http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	if root != "" {
-		files := http.FileServer(http.Dir(root))
-		serve := func(w http.ResponseWriter, r *http.Request) {
-			// /cert/<uuid> (the address printed on certificates) shows valid.html.
-			parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-			if len(parts) == 2 && parts[0] == "cert" && pipeline.IsUUID(parts[1]) {
-				http.ServeFile(w, r, filepath.Join(root, "cert", parts[1], "valid.html"))
-				return
-			}
-			if strings.HasSuffix(r.URL.Path, "/") {
-				http.NotFound(w, r) // no directory listings
-				return
-			}
-			files.ServeHTTP(w, r)
-		}
-		mux.HandleFunc("GET /downloads/", serve)
-		mux.HandleFunc("GET /cert/", serve)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-errc
-		log.Info("http server stopped")
-		return nil
-	}
 }
 
 func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -562,6 +555,10 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings)...)
 	if err != nil {
+		return err
+	}
+	checkControlToken(c)
+	if err := c.err(); err != nil {
 		return err
 	}
 	xq, err := newXQueue(c, log)

@@ -120,7 +120,6 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.useLocalStorage(*out); err != nil {
 		return err
 	}
-	dir := fileRoot(c.str("storage"))
 	if c.str("download-url") == "" {
 		c.values["download-url"] = "http://localhost:8080"
 	}
@@ -146,7 +145,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.err(); err != nil {
 		return err
 	}
-	return renderBatch(ctx, parts.handler, bodies, workers, dir, stdout, stderr)
+	return renderBatch(ctx, parts.handler, bodies, workers, parts.fileDir, stdout, stderr)
 }
 
 func readJobs(path string) ([][]byte, error) {
