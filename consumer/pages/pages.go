@@ -94,8 +94,9 @@ type Certificate struct {
 	// absent.
 	CredentialURL string
 	// IssuerDID is the credential issuer's DID ("did:web:certs.example.org"
-	// or "did:key:z6Mk…"), shown on verify.html next to the credential.
-	// Optional; it must be a syntactically valid DID when given.
+	// or "did:key:z6Mk…"), shown on verify.html next to the credential
+	// (so only when CredentialURL is set), with a link to the DID document
+	// for did:web. Optional; it must be a syntactically valid DID when given.
 	IssuerDID string
 	// Revoked, when not nil, marks the certificate revoked: valid.html says
 	// so (title, heading, status, date and reason) instead of "valid".
@@ -362,7 +363,8 @@ func render(t *template.Template, v view) ([]byte, error) {
 // ParseLinks reads the PDF, signature and public-key links from a certd
 // verify.html (the <a> elements marked data-role="certificate-pdf",
 // "signature" and "public-key"). Each must be an absolute http(s) URL.
-// ParseVerifyLinks also returns the credential link.
+// It is ParseVerifyLinks without the credential's link and DID (a page
+// whose credential link or DID is malformed is refused all the same).
 func ParseLinks(verifyHTML []byte) (pdf, sig, publicKey string, err error) {
 	l, err := ParseVerifyLinks(verifyHTML)
 	if err != nil {
