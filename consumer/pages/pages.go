@@ -1,12 +1,24 @@
 // Package pages renders the two public HTML pages certd stores next to each
-// certificate: cert/<verify_uuid>/valid.html ("this certificate is valid")
-// and cert/<verify_uuid>/verify.html (how to check the signature yourself),
-// and reads the links back out of verify.html for `certd verify --url`.
+// certificate: cert/<verify_uuid>/valid.html ("this certificate is valid",
+// or "revoked") and cert/<verify_uuid>/verify.html (how to check the
+// signature and the credential yourself), and reads the links back out of
+// verify.html for `certd verify --url`.
 //
-// The pages are self-contained (inline CSS, no scripts, no external assets),
-// responsive, printable and accessible. Everything that comes from a job is
-// escaped by html/template after control and bidi-override characters are
-// removed, and links must be absolute http(s) URLs.
+// Invariants:
+//   - The pages are self-contained (inline CSS, no scripts, no external
+//     assets), responsive, printable and accessible.
+//   - Everything that comes from a job is escaped by html/template after
+//     control and bidi-override characters are removed; every link is an
+//     absolute http(s) URL (the one exception is verify.html's relative link
+//     back to valid.html).
+//   - A revoked certificate's valid.html never calls it valid: its title,
+//     heading and status say "revoked", with the date and the reason, and it
+//     offers no wallet or LinkedIn link. The PDF stays linked for the record.
+//   - The credential, wallet and LinkedIn links are optional: they appear
+//     only when their data is given, so a site or course with credentials
+//     turned off gets exactly the pages it got before.
+//   - ParseVerifyLinks reads pages written by every certd version: the
+//     credential link is optional, the PDF, signature and key links are not.
 package pages
 
 import (
@@ -16,7 +28,10 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"golang.org/x/net/html"
@@ -63,6 +78,40 @@ type Certificate struct {
 	// Verified marks a verified certificate (an ID-verified learner): the
 	// pages call it "Verified <CertificateType>".
 	Verified bool
+
+	// IssuedAt is the issue date as a time, for LinkedIn's issue year and
+	// month (taken in IssuedAt's own location). Optional: when it is zero
+	// valid.html has no "Add to LinkedIn profile" link.
+	IssuedAt time.Time
+	// ValidURL is the absolute URL of this certificate's valid.html, the
+	// address LinkedIn shows (certUrl). Optional: VerifyURL is used when it
+	// is empty, and without either there is no LinkedIn link.
+	ValidURL string
+	// CredentialURL is the absolute URL of the certificate's Open Badges 3.0
+	// credential, cert/<verify_uuid>/credential.json. Optional: empty when
+	// credentials are off for the site or course (or VERIFY is false); the
+	// wallet link and verify.html's "Check the credential" section are then
+	// absent.
+	CredentialURL string
+	// IssuerDID is the credential issuer's DID ("did:web:certs.example.org"
+	// or "did:key:z6Mk…"), shown on verify.html next to the credential
+	// (so only when CredentialURL is set), with a link to the DID document
+	// for did:web. Optional; it must be a syntactically valid DID when given.
+	IssuerDID string
+	// Revoked, when not nil, marks the certificate revoked: valid.html says
+	// so (title, heading, status, date and reason) instead of "valid".
+	Revoked *Revocation
+}
+
+// Revocation says when and why a certificate was revoked.
+type Revocation struct {
+	// At is when the certificate was revoked; zero when unknown.
+	At time.Time
+	// Date is At as the site formats dates ("December 6th, 2026");
+	// when empty, At is shown in UTC as "6 December 2026".
+	Date string
+	// Reason is the issuer's reason, plain text; optional.
+	Reason string
 }
 
 // Limits on displayed text, in characters; longer text is cut with "…".
@@ -82,8 +131,14 @@ var (
 type view struct {
 	Name, Designation, CourseName, CourseID, Org, IssuedDate, Type, CertificateID string
 	Grade                                                                         string
-	DownloadURL, SignatureURL, PublicKeyURL, VerifyURL                            string
+	DownloadURL, SignatureURL, PublicKeyURL, VerifyURL, ValidURL                  string
 	Fingerprint, FingerprintGrouped, KeyID, Commands                              string
+
+	CredentialURL, IssuerDID, DIDDocumentURL, CertdVerify string
+	LinkedInURL                                           string
+
+	Revoked                                bool
+	RevokedDate, RevokedISO, RevokedReason string
 }
 
 func newView(c Certificate) (view, error) {
@@ -119,6 +174,8 @@ func newView(c Certificate) (view, error) {
 		{"SignatureURL", c.SignatureURL, &v.SignatureURL},
 		{"PublicKeyURL", c.PublicKeyURL, &v.PublicKeyURL},
 		{"VerifyURL", c.VerifyURL, &v.VerifyURL},
+		{"ValidURL", c.ValidURL, &v.ValidURL},
+		{"CredentialURL", c.CredentialURL, &v.CredentialURL},
 	} {
 		if strings.TrimSpace(u.in) == "" {
 			continue
@@ -127,12 +184,123 @@ func newView(c Certificate) (view, error) {
 			return view{}, fmt.Errorf("%w: %s: %v", ErrInvalid, u.name, err)
 		}
 	}
+	if did := strings.TrimSpace(c.IssuerDID); did != "" {
+		if !isDID(did) {
+			return view{}, fmt.Errorf("%w: IssuerDID %q is not a DID", ErrInvalid, clipText(did))
+		}
+		v.IssuerDID = did
+		v.DIDDocumentURL = didDocumentURL(did)
+	}
+	if v.CredentialURL != "" {
+		// `certd verify --url` takes the certificate's folder, the one
+		// that holds credential.json, verify.html and valid.html.
+		u, _ := url.Parse(v.CredentialURL)
+		v.CertdVerify = "certd verify --url " + shellQuote(strings.TrimSuffix(u.ResolveReference(&url.URL{Path: "."}).String(), "/"))
+	}
+	if r := c.Revoked; r != nil {
+		v.Revoked = true
+		v.RevokedDate = cleanText(r.Date, 128)
+		if !r.At.IsZero() {
+			v.RevokedISO = r.At.UTC().Format(time.RFC3339)
+			if v.RevokedDate == "" {
+				v.RevokedDate = r.At.UTC().Format("2 January 2006")
+			}
+		}
+		v.RevokedReason = cleanText(r.Reason, maxFieldLen)
+	} else {
+		v.LinkedInURL = linkedInURL(v, c.IssuedAt)
+	}
 	return v, nil
 }
 
+// LinkedIn's "add to profile" address for certifications.
+const linkedInAddURL = "https://www.linkedin.com/profile/add"
+
+// LinkedInURL returns the "Add to LinkedIn profile" address valid.html links
+// for c: LinkedIn's add-to-profile form for a certification, filled in with
+// the course name, organisation, issue year and month, the certificate's
+// page (ValidURL, else VerifyURL) and its id. It returns "" (and no error)
+// when c has no IssuedAt, no page URL, or is revoked.
+func LinkedInURL(c Certificate) (string, error) {
+	v, err := newView(c)
+	if err != nil {
+		return "", err
+	}
+	return v.LinkedInURL, nil
+}
+
+func linkedInURL(v view, issued time.Time) string {
+	certURL := v.ValidURL
+	if certURL == "" {
+		certURL = v.VerifyURL
+	}
+	if issued.IsZero() || certURL == "" {
+		return ""
+	}
+	params := [][2]string{
+		{"startTask", "CERTIFICATION_NAME"},
+		{"name", v.CourseName},
+		{"organizationName", v.Org},
+		{"issueYear", strconv.Itoa(issued.Year())},
+		{"issueMonth", strconv.Itoa(int(issued.Month()))},
+		{"certUrl", certURL},
+		{"certId", v.CertificateID},
+	}
+	var q strings.Builder
+	for _, p := range params {
+		if p[1] == "" {
+			continue // only organizationName can be empty
+		}
+		if q.Len() > 0 {
+			q.WriteByte('&')
+		}
+		q.WriteString(url.QueryEscape(p[0]))
+		q.WriteByte('=')
+		q.WriteString(url.QueryEscape(p[1]))
+	}
+	return linkedInAddURL + "?" + q.String()
+}
+
+// didSyntax is the DID syntax of W3C DID Core: did:<method>:<method-specific-id>.
+var didSyntax = regexp.MustCompile(`^did:[a-z0-9]+:(?:(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*:)*(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})+$`)
+
+func isDID(s string) bool { return len(s) <= 2048 && didSyntax.MatchString(s) }
+
+// didDocumentURL returns where a did:web DID's document is published
+// (https://<host>/.well-known/did.json, or https://<host>/<path>/did.json),
+// or "" for other methods and hosts that are not valid.
+func didDocumentURL(did string) string {
+	rest, ok := strings.CutPrefix(did, "did:web:")
+	if !ok {
+		return ""
+	}
+	segs := strings.Split(rest, ":")
+	host, err := url.PathUnescape(segs[0]) // a port is written %3A
+	if err != nil || host == "" || strings.ContainsAny(host, "/?#@\\%") {
+		return ""
+	}
+	path := "/.well-known/did.json"
+	if len(segs) > 1 {
+		path = "/" + strings.Join(segs[1:], "/") + "/did.json"
+	}
+	out, err := checkURL("https://" + host + path)
+	if err != nil {
+		return ""
+	}
+	if u, err := url.Parse(out); err != nil || u.Host != host {
+		return ""
+	}
+	return out
+}
+
+func clipText(s string) string { return cleanText(s, 80) }
+
 // Valid renders valid.html: the certificate is valid, to whom, for which
 // course, from which organisation, when, its type and id, with links to the
-// PDF and to verify.html when given.
+// PDF and to verify.html, the credential (with how to add it to a wallet)
+// and LinkedIn's add-to-profile form when given. When c.Revoked is set the
+// page says the certificate was revoked, when and why, and keeps only the
+// PDF and verify.html links.
 func Valid(c Certificate) ([]byte, error) {
 	v, err := newView(c)
 	if err != nil {
@@ -143,8 +311,10 @@ func Valid(c Certificate) ([]byte, error) {
 
 // Verify renders verify.html: links to the PDF, its signature and the
 // public key, the key's fingerprint and id, and the gpg commands that check
-// the signature. DownloadURL, SignatureURL, PublicKeyURL and KeyFingerprint
-// are required.
+// the signature; when CredentialURL is given, a "Check the credential"
+// section with the credential, the issuer's DID and the `certd verify --url`
+// command; when Revoked is set, a notice that the certificate was revoked.
+// DownloadURL, SignatureURL, PublicKeyURL and KeyFingerprint are required.
 func Verify(c Certificate) ([]byte, error) {
 	v, err := newView(c)
 	if err != nil {
@@ -193,14 +363,50 @@ func render(t *template.Template, v view) ([]byte, error) {
 // ParseLinks reads the PDF, signature and public-key links from a certd
 // verify.html (the <a> elements marked data-role="certificate-pdf",
 // "signature" and "public-key"). Each must be an absolute http(s) URL.
+// It is ParseVerifyLinks without the credential's link and DID (a page
+// whose credential link or DID is malformed is refused all the same).
 func ParseLinks(verifyHTML []byte) (pdf, sig, publicKey string, err error) {
+	l, err := ParseVerifyLinks(verifyHTML)
+	if err != nil {
+		return "", "", "", err
+	}
+	return l.PDF, l.Signature, l.PublicKey, nil
+}
+
+// Links are the links of a certd verify.html.
+type Links struct {
+	// PDF, Signature and PublicKey are always present.
+	PDF, Signature, PublicKey string
+	// Credential is the Open Badges 3.0 credential's URL; "" on pages of
+	// certificates without a credential (and pages older than credentials).
+	Credential string
+	// IssuerDID is the DID the page names as the credential's issuer; "" when
+	// the page names none.
+	IssuerDID string
+}
+
+// ParseVerifyLinks reads the links of a certd verify.html: the <a> elements
+// marked data-role="certificate-pdf", "signature", "public-key" (required)
+// and "credential" (optional), and the issuer's DID (data-role="issuer-did",
+// optional). Every link must be an absolute http(s) URL and the DID a valid
+// DID; otherwise the error wraps ErrNoLinks.
+func ParseVerifyLinks(verifyHTML []byte) (Links, error) {
 	doc, err := html.Parse(bytes.NewReader(verifyHTML))
 	if err != nil {
-		return "", "", "", fmt.Errorf("%w: parse HTML: %v", ErrNoLinks, err)
+		return Links{}, fmt.Errorf("%w: parse HTML: %v", ErrNoLinks, err)
 	}
 	found := map[string]string{}
+	var did string
+	var hasDID bool
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data != "a" && !hasDID {
+			for _, a := range n.Attr {
+				if a.Key == "data-role" && a.Val == "issuer-did" {
+					did, hasDID = strings.TrimSpace(nodeText(n)), true
+				}
+			}
+		}
 		if n.Type == html.ElementNode && n.Data == "a" {
 			var role, href string
 			var hasHref bool
@@ -221,17 +427,50 @@ func ParseLinks(verifyHTML []byte) (pdf, sig, publicKey string, err error) {
 		}
 	}
 	walk(doc)
-	out := make([]string, 3)
-	for i, role := range []string{"certificate-pdf", "signature", "public-key"} {
-		href, ok := found[role]
-		if !ok {
-			return "", "", "", fmt.Errorf("%w: no link with data-role=%q", ErrNoLinks, role)
+	var l Links
+	for _, f := range []struct {
+		role     string
+		optional bool
+		out      *string
+	}{
+		{"certificate-pdf", false, &l.PDF},
+		{"signature", false, &l.Signature},
+		{"public-key", false, &l.PublicKey},
+		{"credential", true, &l.Credential},
+	} {
+		href, ok := found[f.role]
+		if !ok && f.optional {
+			continue
 		}
-		if out[i], err = checkURL(href); err != nil {
-			return "", "", "", fmt.Errorf("%w: %s link: %v", ErrNoLinks, role, err)
+		if !ok {
+			return Links{}, fmt.Errorf("%w: no link with data-role=%q", ErrNoLinks, f.role)
+		}
+		if *f.out, err = checkURL(href); err != nil {
+			return Links{}, fmt.Errorf("%w: %s link: %v", ErrNoLinks, f.role, err)
 		}
 	}
-	return out[0], out[1], out[2], nil
+	if hasDID {
+		if !isDID(did) {
+			return Links{}, fmt.Errorf("%w: issuer DID %q is not a DID", ErrNoLinks, clipText(did))
+		}
+		l.IssuerDID = did
+	}
+	return l, nil
+}
+
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode && b.Len() < 4096 {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
 }
 
 // checkURL accepts only absolute http and https URLs with a host, and

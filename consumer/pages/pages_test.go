@@ -3,6 +3,7 @@ package pages
 import (
 	"bytes"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode"
@@ -338,28 +339,41 @@ func TestHostileInput(t *testing.T) {
 		"entity":        "&lt;b&gt; &amp; &#0;",
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := sample()
-			c.Name, c.Designation, c.CourseName, c.Org, c.Grade, c.CertificateType, c.IssuedDate =
-				hostile, hostile, hostile, hostile, hostile, hostile, hostile
-			for pageName, render := range map[string]func(Certificate) ([]byte, error){"valid": Valid, "verify": Verify} {
-				b, err := render(c)
-				if err != nil {
-					t.Fatalf("%s: %v", pageName, err)
+			for _, base := range []Certificate{sample(), withCredential(), revoked()} {
+				c := base
+				c.Name, c.Designation, c.CourseName, c.Org, c.Grade, c.CertificateType, c.IssuedDate =
+					hostile, hostile, hostile, hostile, hostile, hostile, hostile
+				if c.Revoked != nil {
+					c.Revoked = &Revocation{At: c.Revoked.At, Date: hostile, Reason: hostile}
 				}
-				p := parse(t, b) // well-formed, no live markup, no controls, no bidi overrides
-				shown := p.field("name")
-				want := cleanText(hostile, maxNameLen)
-				if shown != want {
-					t.Fatalf("%s: name shown as %q, want %q", pageName, shown, want)
-				}
-				if name == "script" && shown != hostile {
-					t.Fatalf("the name should be shown literally, as text: %q", shown)
-				}
-				if name == "long" && (len([]rune(shown)) > maxNameLen+1 || !strings.HasSuffix(shown, "…")) {
-					t.Fatalf("a 20,000-character name is shown as %d characters", len([]rune(shown)))
-				}
-				if len(b) > 64<<10 {
-					t.Fatalf("%s page is %d bytes", pageName, len(b))
+				for pageName, render := range map[string]func(Certificate) ([]byte, error){"valid": Valid, "verify": Verify} {
+					b, err := render(c)
+					if err != nil {
+						t.Fatalf("%s: %v", pageName, err)
+					}
+					p := parse(t, b) // well-formed, no live markup, no controls, no bidi overrides
+					shown := p.field("name")
+					want := cleanText(hostile, maxNameLen)
+					if shown != want {
+						t.Fatalf("%s: name shown as %q, want %q", pageName, shown, want)
+					}
+					if name == "script" && shown != hostile {
+						t.Fatalf("the name should be shown literally, as text: %q", shown)
+					}
+					if name == "long" && (len([]rune(shown)) > maxNameLen+1 || !strings.HasSuffix(shown, "…")) {
+						t.Fatalf("a 20,000-character name is shown as %d characters", len([]rune(shown)))
+					}
+					if len(b) > 64<<10 {
+						t.Fatalf("%s page is %d bytes", pageName, len(b))
+					}
+					if pageName != "valid" || c.IssuedAt.IsZero() || c.Revoked != nil {
+						continue
+					}
+					// The LinkedIn link carries the hostile text as data only.
+					lu, err := url.Parse(p.link("linkedin"))
+					if err != nil || lu.Host != "www.linkedin.com" || lu.Query().Get("name") != cleanText(hostile, maxFieldLen) || len(lu.Query()) != 7 {
+						t.Fatalf("%s: LinkedIn link %q", pageName, p.link("linkedin"))
+					}
 				}
 			}
 		})
@@ -377,10 +391,12 @@ func TestURLsMustBeHTTP(t *testing.T) {
 		"http://", "https://user:pw@example.org/x", "https://exa mple.org/", "https://example.org/\x00", "java\tscript:alert(1)",
 	} {
 		for field, mut := range map[string]func(*Certificate, string){
-			"DownloadURL":  func(c *Certificate, u string) { c.DownloadURL = u },
-			"SignatureURL": func(c *Certificate, u string) { c.SignatureURL = u },
-			"PublicKeyURL": func(c *Certificate, u string) { c.PublicKeyURL = u },
-			"VerifyURL":    func(c *Certificate, u string) { c.VerifyURL = u },
+			"DownloadURL":   func(c *Certificate, u string) { c.DownloadURL = u },
+			"SignatureURL":  func(c *Certificate, u string) { c.SignatureURL = u },
+			"PublicKeyURL":  func(c *Certificate, u string) { c.PublicKeyURL = u },
+			"VerifyURL":     func(c *Certificate, u string) { c.VerifyURL = u },
+			"ValidURL":      func(c *Certificate, u string) { c.ValidURL = u },
+			"CredentialURL": func(c *Certificate, u string) { c.CredentialURL = u },
 		} {
 			c := sample()
 			mut(&c, bad)
@@ -421,14 +437,17 @@ func TestRequiredFields(t *testing.T) {
 }
 
 func BenchmarkPages(b *testing.B) {
-	c := sample()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Valid(c); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Verify(c); err != nil {
-			b.Fatal(err)
-		}
+	for name, c := range map[string]Certificate{"plain": sample(), "credential": withCredential(), "revoked": revoked()} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Valid(c); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Verify(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
