@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certd-dev/certd/consumer/fonts"
 	"github.com/johnfercher/go-tree/node"
 	"github.com/johnfercher/maroto/v2"
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
@@ -86,17 +87,29 @@ type Option func(*Renderer)
 // the design that names it, or else the built-in template layer).
 func WithDesignDir(dir string) Option { return func(r *Renderer) { r.dir = dir } }
 
+// WithFontsDir sets the directories fonts are looked up in (by file name,
+// first directory first), with the embedded fonts as the fallback. nil
+// (the default) searches the system font directories (fonts.DefaultDirs);
+// an empty slice uses the embedded fonts only.
+func WithFontsDir(dirs []string) Option { return func(r *Renderer) { r.fontDirs = dirs } }
+
+// WithHanStyle sets the regional style of Han characters in texts with
+// neither kana nor Hangul (default fonts.DefaultHan, Simplified Chinese).
+func WithHanStyle(s fonts.HanStyle) Option { return func(r *Renderer) { r.han = s } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(r *Renderer) { r.log = l } }
 
 // Renderer renders certificates. It is safe for concurrent use.
 type Renderer struct {
-	dir     string
-	log     *slog.Logger
-	fonts   *fontLib
-	def     *Design
-	designs map[string]*Design // by name and by template PDF file name
-	files   map[string][]byte  // design-directory files (images, template PDFs)
+	dir      string
+	log      *slog.Logger
+	fonts    *fontLib
+	fontDirs []string
+	han      fonts.HanStyle
+	def      *Design
+	designs  map[string]*Design // by name and by template PDF file name
+	files    map[string][]byte  // design-directory files (images, template PDFs)
 }
 
 // NewRenderer parses the bundled fonts (once per process) and loads the
@@ -106,7 +119,7 @@ func NewRenderer(opts ...Option) (*Renderer, error) {
 	for _, o := range opts {
 		o(r)
 	}
-	l, err := loadFontLib()
+	l, err := loadFontLib(r.fontDirs...)
 	if err != nil {
 		return nil, fmt.Errorf("load fonts: %w", err)
 	}
@@ -270,7 +283,7 @@ func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
 		if s == "" {
 			continue
 		}
-		b, err := r.fonts.layout(s, t.weight, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
+		b, err := r.fonts.layoutHan(s, t.weight, r.han, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
 		if err != nil {
 			return nil, fmt.Errorf("text %q: %w", truncate(s, 40), err)
 		}
@@ -376,7 +389,11 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 	if !l.when.IsZero() {
 		pdf.SetModificationDate(l.when)
 	}
-	df := collectFonts(l.pg.texts)
+	df, err := collectFonts(l.pg.texts)
+	if err != nil {
+		l.err = err
+		return
+	}
 	c := newCanvas(pdf, df)
 	d := l.d
 	if d.Background != "" {

@@ -59,7 +59,7 @@ type docFonts struct {
 
 // collectFonts gathers the glyphs every text uses and finds or cuts one
 // subset per font.
-func collectFonts(texts []placedText) *docFonts {
+func collectFonts(texts []placedText) (*docFonts, error) {
 	type use struct {
 		e     *fontEntry
 		gids  []int
@@ -100,26 +100,38 @@ func collectFonts(texts []placedText) *docFonts {
 		}
 		sub, ok := subsets.get(string(key))
 		if !ok {
-			sub = newFontSubset(u.e, u.gids, u.codes)
+			var err error
+			if sub, err = newFontSubset(u.e, u.gids, u.codes); err != nil {
+				return nil, err
+			}
 			subsets.put(string(key), sub)
 		}
 		d := &docFont{fontSubset: sub, res: "C" + strconv.Itoa(len(df.order))}
 		df.by[u.e] = d
 		df.order = append(df.order, d)
 	}
-	return df
+	return df, nil
 }
 
 // newFontSubset cuts font e down to gids (sorted) and compresses what the
 // PDF needs.
-func newFontSubset(e *fontEntry, gids []int, codes map[font.GID]rune) *fontSubset {
+func newFontSubset(e *fontEntry, gids []int, codes map[font.GID]rune) (*fontSubset, error) {
 	s := &fontSubset{e: e, newID: make(map[font.GID]uint16, len(gids)), codes: map[font.GID]rune{}}
 	for g, c := range codes {
 		if c > 0 {
 			s.codes[g] = c
 		}
 	}
-	s.file, s.order = e.sf.subsetFont(gids)
+	if e.cff != nil {
+		s.order = append([]int{0}, slices.DeleteFunc(slices.Clone(gids), func(g int) bool { return g == 0 })...)
+		file, err := e.cff.Subset(s.order)
+		if err != nil {
+			return nil, fmt.Errorf("subset %s: %w", e.name, err)
+		}
+		s.file = file
+	} else {
+		s.file, s.order = e.sf.subsetFont(gids)
+	}
 	s.widths = make([]float64, len(s.order))
 	for nid, gid := range s.order {
 		adv, _ := e.sf.metric(gid)
@@ -134,7 +146,7 @@ func newFontSubset(e *fontEntry, gids []int, codes map[font.GID]rune) *fontSubse
 	b.Reset()
 	deflate(&b, toUnicode(s))
 	s.zToUni = bytes.Clone(b.Bytes())
-	return s
+	return s, nil
 }
 
 func roundMilli(v float64) float64 {
@@ -228,9 +240,13 @@ func writeFont(w *objWriter, d *docFont, n int) {
 	w.end()
 
 	w.begin()
-	b.WriteString("<</Type /Font /Subtype /CIDFontType2 /BaseFont /" + name +
+	sub, gidMap, fileKey := "/CIDFontType2", " /CIDToGIDMap /Identity", "/FontFile2"
+	if d.e.cff != nil {
+		sub, gidMap, fileKey = "/CIDFontType0", "", "/FontFile3"
+	}
+	b.WriteString("<</Type /Font /Subtype " + sub + " /BaseFont /" + name +
 		" /CIDSystemInfo <</Registry (Adobe) /Ordering (Identity) /Supplement 0>> /FontDescriptor " + ref(n+2) +
-		" /CIDToGIDMap /Identity /DW 0 /W [0 [")
+		gidMap + " /DW 0 /W [0 [")
 	var nb []byte
 	for i, wd := range d.widths {
 		if i > 0 {
@@ -248,12 +264,16 @@ func writeFont(w *objWriter, d *docFont, n int) {
 	}
 	w.begin()
 	fmt.Fprintf(b, "<</Type /FontDescriptor /FontName /%s /Flags %d /FontBBox [%d %d %d %d] /ItalicAngle %s"+
-		" /Ascent %d /Descent %d /CapHeight %d /StemV 80 /FontFile2 %s>>",
+		" /Ascent %d /Descent %d /CapHeight %d /StemV 80 %s %s>>",
 		name, flags, m.bbox[0], m.bbox[1], m.bbox[2], m.bbox[3], appendNum(nil, m.italicAngle),
-		m.ascent, m.descent, m.capHeight, ref(n+3))
+		m.ascent, m.descent, m.capHeight, fileKey, ref(n+3))
 	w.end()
 
-	w.zstream(" /Length1 "+strconv.Itoa(len(d.file)), d.zfile)
+	if d.e.cff != nil {
+		w.zstream(" /Subtype /CIDFontType0C", d.zfile)
+	} else {
+		w.zstream(" /Length1 "+strconv.Itoa(len(d.file)), d.zfile)
+	}
 	w.zstream("", d.zToUni)
 }
 

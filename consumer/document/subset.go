@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf16"
 )
 
 // Why our own subsetter: gofpdf re-parses a whole TrueType font for every
@@ -27,26 +28,29 @@ type sfnt struct {
 
 var errNotTrueType = errors.New("not a TrueType (glyf) font")
 
-func parseSfnt(data []byte) (*sfnt, error) {
-	if len(data) < 12 {
+// parseSfnt indexes the tables of the font whose table directory starts
+// at off (0, or a face's offset in a collection). TrueType fonts get their
+// glyph locations; OpenType/CFF fonts have loca == nil.
+func parseSfnt(data []byte, off int) (*sfnt, error) {
+	if off < 0 || len(data) < off+12 {
 		return nil, errNotTrueType
 	}
-	n := int(binary.BigEndian.Uint16(data[4:]))
+	n := int(binary.BigEndian.Uint16(data[off+4:]))
 	s := &sfnt{tables: map[string][]byte{}}
 	for i := 0; i < n; i++ {
-		rec := 12 + 16*i
+		rec := off + 12 + 16*i
 		if rec+16 > len(data) {
 			return nil, errNotTrueType
 		}
 		tag := string(data[rec : rec+4])
-		off := binary.BigEndian.Uint32(data[rec+8:])
+		to := binary.BigEndian.Uint32(data[rec+8:])
 		ln := binary.BigEndian.Uint32(data[rec+12:])
-		if uint64(off)+uint64(ln) > uint64(len(data)) {
+		if uint64(to)+uint64(ln) > uint64(len(data)) {
 			return nil, fmt.Errorf("table %s out of range", tag)
 		}
-		s.tables[tag] = data[off : off+ln]
+		s.tables[tag] = data[to : to+ln]
 	}
-	for _, t := range []string{"head", "hhea", "maxp", "hmtx", "loca", "glyf", "name", "post"} {
+	for _, t := range []string{"head", "hhea", "maxp", "hmtx", "post"} {
 		if _, ok := s.tables[t]; !ok {
 			return nil, fmt.Errorf("%w: no %s table", errNotTrueType, t)
 		}
@@ -57,8 +61,11 @@ func parseSfnt(data []byte) (*sfnt, error) {
 	}
 	s.numGlyphs = int(binary.BigEndian.Uint16(maxp[4:]))
 	s.numHMetrics = int(binary.BigEndian.Uint16(hhea[34:]))
+	loca, okL := s.tables["loca"]
+	if _, okG := s.tables["glyf"]; !okL || !okG {
+		return s, nil // CFF outlines
+	}
 	long := binary.BigEndian.Uint16(head[50:]) == 1
-	loca := s.tables["loca"]
 	s.loca = make([]uint32, s.numGlyphs+1)
 	for i := range s.loca {
 		if long {
@@ -74,6 +81,78 @@ func parseSfnt(data []byte) (*sfnt, error) {
 		}
 	}
 	return s, nil
+}
+
+// faceOffsets returns the table directory offsets of the faces of a font
+// file: one (0) for a single font, one per face for a collection (ttcf).
+func faceOffsets(data []byte) []int {
+	if len(data) < 12 || string(data[:4]) != "ttcf" {
+		return []int{0}
+	}
+	n := int(binary.BigEndian.Uint32(data[8:]))
+	var out []int
+	for i := 0; i < n && i < 64 && 12+4*i+4 <= len(data); i++ {
+		out = append(out, int(binary.BigEndian.Uint32(data[12+4*i:])))
+	}
+	return out
+}
+
+// faceIndex is the number of the face at off.
+func faceIndex(data []byte, off int) int {
+	for i, o := range faceOffsets(data) {
+		if o == off {
+			return i
+		}
+	}
+	return 0
+}
+
+// faceOffset finds the face of a collection whose family name (name id
+// 1 or 16, Windows Unicode) is family; "" takes the first face.
+func faceOffset(data []byte, family string) (int, error) {
+	offs := faceOffsets(data)
+	if family == "" {
+		return offs[0], nil
+	}
+	for _, off := range offs {
+		s, err := parseSfnt(data, off)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(familyNames(s.tables["name"]), family) {
+			return off, nil
+		}
+	}
+	return 0, fmt.Errorf("no face of family %q", family)
+}
+
+// familyNames reads the Windows Unicode family names (ids 1 and 16) of a
+// name table.
+func familyNames(t []byte) []string {
+	if len(t) < 6 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(t[2:]))
+	strOff := int(binary.BigEndian.Uint16(t[4:]))
+	var out []string
+	for i := 0; i < n; i++ {
+		r := 6 + 12*i
+		if r+12 > len(t) {
+			break
+		}
+		plat, id := binary.BigEndian.Uint16(t[r:]), binary.BigEndian.Uint16(t[r+6:])
+		ln, o := int(binary.BigEndian.Uint16(t[r+8:])), int(binary.BigEndian.Uint16(t[r+10:]))
+		if plat != 3 || (id != 1 && id != 16) || strOff+o+ln > len(t) {
+			continue
+		}
+		b := t[strOff+o : strOff+o+ln]
+		u := make([]uint16, len(b)/2)
+		for j := range u {
+			u[j] = binary.BigEndian.Uint16(b[2*j:])
+		}
+		out = append(out, string(utf16.Decode(u)))
+	}
+	return out
 }
 
 // fontMetrics are the font-wide values a PDF font descriptor needs, in
