@@ -93,7 +93,7 @@ func collectFonts(texts []placedText) (*docFonts, error) {
 	var key []byte
 	for _, u := range uses {
 		slices.Sort(u.gids)
-		key = binary.BigEndian.AppendUint16(key[:0], uint16(u.e.idx))
+		key = binary.BigEndian.AppendUint32(key[:0], u.e.uid)
 		for _, g := range u.gids {
 			key = binary.BigEndian.AppendUint16(key, uint16(g))
 			key = binary.BigEndian.AppendUint32(key, uint32(u.codes[font.GID(g)]))
@@ -286,7 +286,8 @@ func subsetTag(d *docFont) string {
 		b[0], b[1] = byte(gid>>8), byte(gid)
 		h.Write(b[:])
 	}
-	v := h.Sum32() ^ uint32(d.e.idx)*0x9E3779B1
+	h.Write([]byte(d.e.name))
+	v := h.Sum32()
 	var tag [6]byte
 	for i := range tag {
 		tag[i] = 'A' + byte(v%26)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -35,7 +36,8 @@ const maxTextRunes = 2000
 // first use. Its *font.Font is immutable and shared; mutable caches live in
 // per-worker faces.
 type fontEntry struct {
-	idx  int
+	idx  int    // index in its library
+	uid  uint32 // unique in the process (keys the subset cache)
 	name string // font file name, with "#Family" for a face of a collection
 	font *font.Font
 	upem float64
@@ -58,7 +60,7 @@ type fontLib struct {
 	entries []*fontEntry             // by idx; guarded by mu
 	byName  map[string]*fontEntry    // guarded by mu
 	failed  map[string]error         // fonts that did not load, guarded by mu
-	cands   map[candKey][]*fontEntry // resolved candidate lists, guarded by mu
+	cands   map[candKey][]fonts.Face // candidate faces per script, guarded by mu
 	workers sync.Pool                // *worker
 }
 
@@ -71,8 +73,9 @@ type candKey struct {
 }
 
 var (
-	libsMu sync.Mutex
-	libs   = map[string]*fontLib{}
+	entryUIDs atomic.Uint32
+	libsMu    sync.Mutex
+	libs      = map[string]*fontLib{}
 )
 
 // loadFontLib returns the process-wide font library of the fonts
@@ -92,7 +95,7 @@ func loadFontLib(dirs ...string) (*fontLib, error) {
 	if dirs != nil && len(dirs) == 0 {
 		src = fonts.NewDir([]string{})
 	}
-	l := &fontLib{dir: src, byName: map[string]*fontEntry{}, failed: map[string]error{}, cands: map[candKey][]*fontEntry{}}
+	l := &fontLib{dir: src, byName: map[string]*fontEntry{}, failed: map[string]error{}, cands: map[candKey][]fonts.Face{}}
 	l.workers.New = func() any { return &worker{lib: l} }
 	// the design font must load: without it nothing can be drawn
 	if _, err := l.load(fonts.Face{File: fonts.Primary(fonts.Regular)}); err != nil {
@@ -122,6 +125,7 @@ func (l *fontLib) load(f fonts.Face) (*fontEntry, error) {
 		return nil, err
 	}
 	e.idx = len(l.entries)
+	e.uid = entryUIDs.Add(1)
 	l.entries = append(l.entries, e)
 	l.byName[name] = e
 	return e, nil
@@ -136,11 +140,17 @@ func (l *fontLib) parse(name string, f fonts.Face) (*fontEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("font %s: %w", name, err)
 	}
-	lds, err := ot.NewLoaders(bytes.NewReader(data))
+	dataOff := off
+	shapeData := data
+	if len(data) > bigFont {
+		shapeData = outlineFree(data, off)
+		off = 0
+	}
+	lds, err := ot.NewLoaders(bytes.NewReader(shapeData))
 	if err != nil {
 		return nil, fmt.Errorf("parse font %s: %w", name, err)
 	}
-	idx := faceIndex(data, off)
+	idx := faceIndex(shapeData, off)
 	if idx >= len(lds) {
 		return nil, fmt.Errorf("parse font %s: face %d of %d", name, idx, len(lds))
 	}
@@ -148,7 +158,7 @@ func (l *fontLib) parse(name string, f fonts.Face) (*fontEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse font %s: %w", name, err)
 	}
-	sf, err := parseSfnt(data, off)
+	sf, err := parseSfnt(data, dataOff)
 	if err != nil {
 		return nil, fmt.Errorf("index font %s: %w", name, err)
 	}
@@ -171,11 +181,12 @@ func (l *fontLib) entryAt(i int) *fontEntry {
 	return l.entries[i]
 }
 
-// candidates returns the fonts tried, in order, for text of script s:
+// candidates returns the faces tried, in order, for text of script s:
 // the script's own fonts (Nastaliq first for Urdu, the CJK faces of the
 // Han style for Han, kana, Hangul and Bopomofo), then the design font.
-// Fonts load here, on the first text that needs them.
-func (l *fontLib) candidates(k candKey) []*fontEntry {
+// Only file names are looked at here; fonts load in resolve, when a
+// character needs them.
+func (l *fontLib) candidates(k candKey) []fonts.Face {
 	if k.script != language.Han && k.script != language.Hiragana && k.script != language.Katakana &&
 		k.script != language.Hangul && k.script != language.Bopomofo {
 		k.han = ""
@@ -211,15 +222,23 @@ func (l *fontLib) candidates(k candKey) []*fontEntry {
 	if k.weight == fonts.Italic {
 		faces = append(faces, fonts.Face{File: fonts.Primary(fonts.Regular)})
 	}
-	for _, f := range faces {
-		if e, err := l.load(f); err == nil {
-			c = append(c, e)
-		}
+	// symbols and punctuation Noto Serif lacks (arrows, math, dingbats)
+	for _, fam := range fonts.SymbolFamilies {
+		add(fam)
 	}
 	l.mu.Lock()
-	l.cands[k] = c
+	l.cands[k] = faces
 	l.mu.Unlock()
-	return c
+	return faces
+}
+
+// primary returns the design font of weight w.
+func (l *fontLib) primary(w fonts.Weight) *fontEntry {
+	e, err := l.load(fonts.Face{File: fonts.Primary(w)})
+	if err != nil {
+		e, _ = l.load(fonts.Face{File: fonts.Primary(fonts.Regular)}) // loaded by loadFontLib
+	}
+	return e
 }
 
 // psName derives a PDF name token from a font name: letters, digits
@@ -316,23 +335,27 @@ func (c *chainMap) ResolveFace(r rune) *font.Face {
 	if e := c.w.lib.resolve(r, c.script, c.st); e != nil {
 		return c.w.face(e)
 	}
-	return c.w.face(c.w.lib.candidates(candKey{script: language.Latin, weight: c.st.weight})[0])
+	return c.w.face(c.w.lib.primary(c.st.weight))
 }
 
 // resolve returns the first font that draws r in a run of script s: the
-// script's candidates, then those of r's own script; nil if none.
+// script's candidates, then those of r's own script; nil if none. A font
+// is loaded when it is the next candidate to ask; one that fails to load
+// is skipped (and remembered as failed).
 func (l *fontLib) resolve(r rune, s language.Script, st style) *fontEntry {
-	for _, e := range l.candidates(candKey{script: s, weight: st.weight, han: st.han, urdu: st.urdu}) {
-		if e.hasGlyph(r) {
-			return e
-		}
-	}
-	if rs := language.LookupScript(r); rs != s {
-		for _, e := range l.candidates(candKey{script: rs, weight: st.weight, han: st.han, urdu: st.urdu}) {
-			if e.hasGlyph(r) {
+	try := func(s language.Script) *fontEntry {
+		for _, f := range l.candidates(candKey{script: s, weight: st.weight, han: st.han, urdu: st.urdu}) {
+			if e, err := l.load(f); err == nil && e.hasGlyph(r) {
 				return e
 			}
 		}
+		return nil
+	}
+	if e := try(s); e != nil {
+		return e
+	}
+	if rs := language.LookupScript(r); rs != s {
+		return try(rs)
 	}
 	return nil
 }
@@ -533,7 +556,7 @@ func (l *fontLib) layoutRunes(runes []rune, st style, fit Fit) (*textBlock, erro
 	if rtl {
 		dir = di.DirectionRTL
 	}
-	primary := l.candidates(candKey{script: language.Latin, weight: st.weight})[0]
+	primary := l.primary(st.weight)
 	input := shaping.Input{
 		Text: runes, RunStart: 0, RunEnd: len(runes),
 		Direction: dir, Face: w.face(primary), Size: fixed.I(shapeSize),

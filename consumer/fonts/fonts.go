@@ -143,22 +143,28 @@ func (d *Dir) Origin(name string) string {
 	return ""
 }
 
-// Open reads font file name: from the fonts directories, else embedded.
-// The caller parses it once and keeps it; Open reads it again on each call.
+// Open returns the bytes of font file name: from the fonts directories
+// (mapped read-only; never modify them), else embedded. The caller parses
+// it once and keeps it: each call maps the file again.
 func (d *Dir) Open(name string) ([]byte, error) {
 	if strings.ContainsAny(name, `/\`) || !isFontName(name) {
 		return nil, fmt.Errorf("font %q: not a font file name", name)
 	}
 	d.scan()
 	if p, ok := d.index[name]; ok {
-		st, err := os.Stat(p)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("font %s: %w", name, err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
 		if err != nil {
 			return nil, fmt.Errorf("font %s: %w", name, err)
 		}
 		if st.Size() > maxFontFile {
 			return nil, fmt.Errorf("font %s: %d bytes (limit %d)", p, st.Size(), maxFontFile)
 		}
-		b, err := os.ReadFile(p)
+		b, err := mapFile(f, st.Size())
 		if err != nil {
 			return nil, fmt.Errorf("font %s: %w", name, err)
 		}

@@ -177,6 +177,10 @@ func Primary(w Weight) string {
 	return "NotoSerif-Regular.ttf"
 }
 
+// SymbolFamilies are tried, after the script's fonts and the design
+// font, for characters of no script (arrows, math, symbols).
+var SymbolFamilies = []string{"NotoSans", "NotoSansSymbols", "NotoSansSymbols2", "NotoSansMath"}
+
 // Urdu is the Nastaliq family used for Arabic-script names in Urdu.
 const Urdu = "NotoNastaliqUrdu"
 
