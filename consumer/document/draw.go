@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unsafe"
 
@@ -71,7 +72,8 @@ func (c *canvas) drawLine(ln *textLine, size, x, y float64, col rgb) {
 		shaped := !run.nominal()
 		if shaped {
 			b = append(b, "/Span <</ActualText <"...)
-			b = appendUTF16Hex(b, run.text)
+			// edge spaces are gaps, which extraction turns into spaces
+			b = appendUTF16Hex(b, []rune(strings.TrimSpace(string(run.text))))
 			b = append(b, ">>> BDC\n"...)
 		}
 		if run.fakeBold {
