@@ -91,18 +91,20 @@ func loadFontLib(dirs ...string) (*fontLib, error) {
 	if l, ok := libs[key]; ok {
 		return l, nil
 	}
-	src := fonts.NewDir(dirs)
-	if dirs != nil && len(dirs) == 0 {
-		src = fonts.NewDir([]string{})
-	}
-	l := &fontLib{dir: src, byName: map[string]*fontEntry{}, failed: map[string]error{}, cands: map[candKey][]fonts.Face{}}
-	l.workers.New = func() any { return &worker{lib: l} }
+	l := newFontLib(dirs)
 	// the design font must load: without it nothing can be drawn
 	if _, err := l.load(fonts.Face{File: fonts.Primary(fonts.Regular)}); err != nil {
 		return nil, err
 	}
 	libs[key] = l
 	return l, nil
+}
+
+// newFontLib returns an empty library over dirs (see fonts.NewDir).
+func newFontLib(dirs []string) *fontLib {
+	l := &fontLib{dir: fonts.NewDir(dirs), byName: map[string]*fontEntry{}, failed: map[string]error{}, cands: map[candKey][]fonts.Face{}}
+	l.workers.New = func() any { return &worker{lib: l} }
+	return l
 }
 
 // load returns the entry of face f, loading and parsing it on first use.
