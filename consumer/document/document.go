@@ -63,10 +63,10 @@ var (
 	// ErrUnknownDesign means the requested design (or template PDF) does
 	// not exist, or the name is path-like. Permanent.
 	ErrUnknownDesign = errors.New("unknown certificate design")
-	// ErrUnrenderable means a text has characters no bundled font can
+	// ErrUnrenderable means a text has characters no available font can
 	// draw. Permanent: retrying cannot help and a PDF with empty boxes is
 	// never produced.
-	ErrUnrenderable = errors.New("text cannot be drawn with the bundled fonts")
+	ErrUnrenderable = errors.New("text cannot be drawn with the available fonts")
 	// ErrTextTooLong means a text does not fit its box even at the
 	// smallest size and the allowed number of lines. Permanent.
 	ErrTextTooLong = errors.New("text too long for the certificate")
