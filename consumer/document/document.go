@@ -5,21 +5,26 @@
 // runs by bidi direction, script and font coverage (go-text/typesetting's
 // segmenter), shaped with HarfBuzz (go-text's port), fitted (shrunk to a
 // floor, then wrapped) and ordered visually with the Unicode bidi algorithm.
-// Every glyph is written as real text in an embedded CID-keyed TrueType
-// subset at the shaper's position: glyphs that stand for one character
-// (Latin, Greek, Cyrillic, Vietnamese, CJK, ...) map to it in the font's
-// ToUnicode map; runs changed by shaping (Arabic joining, Indic conjuncts,
-// Hebrew points, Thai marks) carry an ActualText span with their logical
-// text, so extraction and copy/paste give the characters. A character no
-// bundled font can draw is an error (ErrUnrenderable): a certificate never
-// shows empty boxes.
+// Every glyph is written as real text in an embedded CID-keyed font subset
+// (TrueType, or CFF for OpenType/CFF fonts such as Noto CJK) at the
+// shaper's position: glyphs that stand for one character map to it in the
+// font's ToUnicode map; runs changed by shaping (joining, conjuncts, marks)
+// carry an ActualText span with their logical text, so extraction and
+// copy/paste give the characters. A character no available font can draw
+// is an error (ErrUnrenderable): a certificate never shows empty boxes.
+//
+// Fonts: each script has its fonts (package fonts); a text's weight is one
+// across its runs (a script with no bold face is emboldened); Han style is
+// Japanese with kana, Korean with Hangul, else the renderer's setting;
+// Urdu letters select Nastaliq. See docs/fonts.md.
 //
 // maroto (gofpdf) draws the page, frames, lines, images and metadata; the
 // text and the vector QR code form one Form XObject written by this package
 // and spliced into gofpdf's file (see pdfout.go for why).
 //
-// Fonts come from package fonts (embedded), are parsed once per process and
-// shared by all Renderers. Layouts of repeated texts, font subsets and QR
+// Fonts come from package fonts (a fonts directory, the embedded set as
+// fallback), are loaded lazily, parsed once per process and shared by all
+// Renderers with the same fonts directory. Layouts of repeated texts, font subsets and QR
 // version templates are cached per process (bounded), so a certificate
 // costs about a millisecond of CPU (see the benchmarks).
 package document
@@ -112,8 +117,8 @@ type Renderer struct {
 	files    map[string][]byte  // design-directory files (images, template PDFs)
 }
 
-// NewRenderer parses the bundled fonts (once per process) and loads the
-// designs.
+// NewRenderer loads the design font (once per process; other fonts load
+// when a text first needs them) and the designs.
 func NewRenderer(opts ...Option) (*Renderer, error) {
 	r := &Renderer{log: slog.Default(), designs: map[string]*Design{}, files: map[string][]byte{}}
 	for _, o := range opts {
