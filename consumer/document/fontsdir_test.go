@@ -2,6 +2,8 @@ package document
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,5 +86,74 @@ func BenchmarkFirstNameInScript(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestConcurrentFirstUse: renders that load fonts at the same time (each
+// font parsed once) give the same bytes as renders one at a time.
+func TestConcurrentFirstUse(t *testing.T) {
+	base := newRenderer(t)
+	fresh := func() *Renderer {
+		return &Renderer{fonts: newFontLib(nil), def: base.def, log: base.log, designs: base.designs}
+	}
+	names := []string{"ܐܦܪܝܡ", "王小明", "김민준", "عائشہ صدیقی", "ᏎᏉᏯ", "陈𡒄", "Jane Doe", "ߡߊߡߊߘߎ"}
+	seq := fresh()
+	want := map[string][]byte{}
+	for _, n := range names {
+		b, err := seq.Render("", sampleFields(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[n] = b
+	}
+	layouts.clear()
+	subsets.clear()
+	r := fresh()
+	errs := make(chan error, 3*len(names))
+	for g := 0; g < 3; g++ {
+		go func() {
+			for i := range names {
+				n := names[(i+3*g)%len(names)]
+				b, err := r.Render("", sampleFields(n))
+				if err == nil && string(b) != string(want[n]) {
+					err = errors.New(n + ": concurrent first render differs from a lone one")
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range 3 * len(names) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range r.fonts.entries {
+		if seen[e.name] {
+			t.Errorf("%s loaded twice", e.name)
+		}
+		seen[e.name] = true
+	}
+}
+
+// TestDamagedFontFiles: a font file in the fonts directory that does not
+// parse is replaced by the embedded one of the same name, or, when there
+// is none, its script is refused with ErrUnrenderable; never a crash.
+func TestDamagedFontFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"NotoSerif-Regular.ttf", "NotoSerif-Bold.ttf", "NotoSansSyriac-Regular.ttf"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("OTTO this is not a font at all"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewRenderer(WithFontsDir([]string{dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Render("", sampleFields("Jane Doe")); err != nil {
+		t.Errorf("Latin with damaged directory fonts: %v", err)
+	}
+	if _, err := r.Render("", sampleFields("ܐܦܪܝܡ")); !errors.Is(err, ErrUnrenderable) {
+		t.Errorf("Syriac with a damaged Syriac font: %v, want ErrUnrenderable", err)
 	}
 }

@@ -202,7 +202,8 @@ func TestDesignNames(t *testing.T) {
 // numbering, the cross-reference table and the font objects must be exact.
 func TestPDFValid(t *testing.T) {
 	r := newRenderer(t)
-	for _, name := range []string{"Jane Doe", "王小明 山田太郎 김민준", "محمد Smith", "שָׁלוֹם כֹּהֵן", "अंकित शर्मा"} {
+	for _, name := range []string{"Jane Doe", "王小明 山田太郎 김민준", "محمد Smith", "שָׁלוֹם כֹּהֵן", "अंकित शर्मा",
+		"ܐܦܪܝܡ ܣܘܪܝܝܐ", "𠮷田 さくら 陈𡒄", "عائشہ صدیقی", "བསྟན་འཛིན་རྒྱ་མཚོ"} {
 		b, err := r.Render("", sampleFields(name))
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +221,7 @@ func TestPDFValid(t *testing.T) {
 // renders one at a time.
 func TestConcurrentRenders(t *testing.T) {
 	r := newRenderer(t)
-	names := []string{"Jane Doe", "王小明 김민준", "محمد Smith", "Zoë Ångström", "अंकित शर्मा", "Jane Dot"}
+	names := []string{"Jane Doe", "王小明 김민준", "محمد Smith", "Zoë Ångström", "अंकित शर्मा", "Jane Dot", "ܐܦܪܝܡ", "陈𡒄", "ᏎᏉᏯ"}
 	want := map[string][]byte{}
 	for _, n := range names {
 		layouts.clear()

@@ -133,11 +133,28 @@ func (l *fontLib) load(f fonts.Face) (*fontEntry, error) {
 	return e, nil
 }
 
+// parse loads face f: from the fonts directory, or embedded when the
+// directory has no such file or its file does not parse.
 func (l *fontLib) parse(name string, f fonts.Face) (*fontEntry, error) {
 	data, err := l.dir.Open(f.File)
 	if err != nil {
 		return nil, err
 	}
+	e, err := parseFace(name, f, data)
+	if err != nil && l.dir.Origin(f.File) != "embedded" {
+		if emb, eerr := fonts.OpenEmbedded(f.File); eerr == nil {
+			return parseFace(name, f, emb)
+		}
+	}
+	return e, err
+}
+
+func parseFace(name string, f fonts.Face, data []byte) (e *fontEntry, err error) {
+	defer func() {
+		if p := recover(); p != nil { // a damaged font file must not take the process down
+			e, err = nil, fmt.Errorf("parse font %s: %v", name, p)
+		}
+	}()
 	off, err := faceOffset(data, f.Family)
 	if err != nil {
 		return nil, fmt.Errorf("font %s: %w", name, err)
@@ -164,7 +181,7 @@ func (l *fontLib) parse(name string, f fonts.Face) (*fontEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index font %s: %w", name, err)
 	}
-	e := &fontEntry{name: name, font: ft, upem: float64(ft.Upem()), sf: sf, metrics: sf.metrics(),
+	e = &fontEntry{name: name, font: ft, upem: float64(ft.Upem()), sf: sf, metrics: sf.metrics(),
 		psName: psName(name), bold: f.Bold || strings.Contains(f.File, "-Bold."), hangulOnly: f.Hangul}
 	if raw, ok := sf.tables["CFF "]; ok {
 		if e.cff, err = cff.Parse(raw); err != nil {

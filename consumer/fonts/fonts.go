@@ -177,6 +177,16 @@ func (d *Dir) Open(name string) ([]byte, error) {
 	return b, nil
 }
 
+// OpenEmbedded returns the embedded font file name, ignoring the fonts
+// directories (the fallback when a directory's file does not parse).
+func OpenEmbedded(name string) ([]byte, error) {
+	b, err := files.ReadFile(name)
+	if err != nil || !isFontName(name) {
+		return nil, fmt.Errorf("font %q: not embedded", name)
+	}
+	return b, nil
+}
+
 // Embedded lists every embedded font file.
 func Embedded() []string {
 	ents, _ := fs.ReadDir(files, ".")
