@@ -209,7 +209,7 @@ func (h *Handler) Resolve(job *certdv1.Job, req pipeline.Request) (Certificate, 
 		IssuedDate: courses.FormatDate(issued), IssuedAt: issued,
 		Grade: req.Grade, GradeText: s.GradeText(req.Grade),
 		CertificateType: s.CertsAreCalled, AssociationText: s.AssociationText,
-		CertificateID: job.VerifyUuid,
+		CertificateID: job.VerifyUuid, HanStyle: s.HanStyle,
 	}
 	if f.Org == "" {
 		f.Org = id.Org

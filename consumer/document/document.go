@@ -62,6 +62,10 @@ type Fields struct {
 	AssociationText      string    // e.g. "a course of study offered by"
 	CertificateID        string    // verify_uuid
 	VerifyURL            string    // printed and QR-encoded; "" when verification is off
+	// HanStyle is the course's style of Han characters (ja, zh-Hans,
+	// zh-Hant, ko) for texts with neither kana nor Hangul; "" uses the
+	// Renderer's (WithHanStyle). An unknown value is ignored.
+	HanStyle string
 }
 
 var (
@@ -277,6 +281,10 @@ type page struct {
 
 func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
 	pg := &page{}
+	han := r.han
+	if h, err := fonts.ParseHanStyle(f.HanStyle); err == nil && f.HanStyle != "" {
+		han = h
+	}
 	var sb strings.Builder
 	for i := range d.Texts {
 		t := &d.Texts[i]
@@ -288,7 +296,7 @@ func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
 		if s == "" {
 			continue
 		}
-		b, err := r.fonts.layoutHan(s, t.weight, r.han, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
+		b, err := r.fonts.layoutHan(s, t.weight, han, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
 		if err != nil {
 			return nil, fmt.Errorf("text %q: %w", truncate(s, 40), err)
 		}

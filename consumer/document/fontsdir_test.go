@@ -157,3 +157,28 @@ func TestDamagedFontFiles(t *testing.T) {
 		t.Errorf("Syriac with a damaged Syriac font: %v, want ErrUnrenderable", err)
 	}
 }
+
+// TestCourseHanStyle: a course's Han style (Fields.HanStyle) overrides the
+// renderer's for Han-only names; kana still makes a name Japanese.
+func TestCourseHanStyle(t *testing.T) {
+	r, err := NewRenderer(WithHanStyle(fonts.HanTraditional))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, course, want string }{
+		{"王小明", "", "NotoSansCJKTC"},
+		{"王小明", "ja", "NotoSansCJKJP"},
+		{"王小明", "ko", "NotoSansCJKKR"},
+		{"山田 はなこ", "zh-Hans", "NotoSansCJKJP"},
+	} {
+		f := sampleFields(c.name)
+		f.HanStyle = c.course
+		b, err := r.Render("", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "+NotoSansCJK-Bold"+c.want) {
+			t.Errorf("%s with course style %q: no %s font in the PDF", c.name, c.course, c.want)
+		}
+	}
+}
