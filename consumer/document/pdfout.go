@@ -130,11 +130,11 @@ func newFontSubset(e *fontEntry, gids []int, codes map[font.GID]rune) (*fontSubs
 		}
 		s.file = file
 	} else {
-		s.file, s.order = e.sf.subsetFont(gids)
+		s.file, s.order = e.sf.Subset(gids)
 	}
 	s.widths = make([]float64, len(s.order))
 	for nid, gid := range s.order {
-		adv, _ := e.sf.metric(gid)
+		adv, _ := e.sf.Metric(gid)
 		s.widths[nid] = roundMilli(float64(adv) * 1000 / e.upem)
 		if _, ok := codes[font.GID(gid)]; ok {
 			s.newID[font.GID(gid)] = uint16(nid)
@@ -259,14 +259,14 @@ func writeFont(w *objWriter, d *docFont, n int) {
 	w.end()
 
 	flags := 4 // symbolic
-	if m.italicAngle != 0 {
+	if m.ItalicAngle != 0 {
 		flags |= 64
 	}
 	w.begin()
 	fmt.Fprintf(b, "<</Type /FontDescriptor /FontName /%s /Flags %d /FontBBox [%d %d %d %d] /ItalicAngle %s"+
 		" /Ascent %d /Descent %d /CapHeight %d /StemV 80 %s %s>>",
-		name, flags, m.bbox[0], m.bbox[1], m.bbox[2], m.bbox[3], appendNum(nil, m.italicAngle),
-		m.ascent, m.descent, m.capHeight, fileKey, ref(n+3))
+		name, flags, m.BBox[0], m.BBox[1], m.BBox[2], m.BBox[3], appendNum(nil, m.ItalicAngle),
+		m.Ascent, m.Descent, m.CapHeight, fileKey, ref(n+3))
 	w.end()
 
 	if d.e.cff != nil {

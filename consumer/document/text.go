@@ -21,6 +21,7 @@ import (
 
 	"github.com/certd-dev/certd/consumer/fonts"
 	"github.com/certd-dev/certd/internal/cff"
+	"github.com/certd-dev/certd/internal/sfnt"
 )
 
 // shapeSize is the size text is shaped at: 1000 units per em, so glyph
@@ -42,10 +43,10 @@ type fontEntry struct {
 	font *font.Font
 	upem float64
 
-	sf      *sfnt       // raw table index for per-document subsetting
-	cff     *cff.Font   // CFF outlines (OpenType/CFF fonts), else nil
-	metrics fontMetrics // for the PDF font descriptor
-	psName  string      // PDF base font name (before the subset tag)
+	sf      *sfnt.Font   // raw table index for per-document subsetting
+	cff     *cff.Font    // CFF outlines (OpenType/CFF fonts), else nil
+	metrics sfnt.Metrics // for the PDF font descriptor
+	psName  string       // PDF base font name (before the subset tag)
 
 	bold       bool // the face is a bold design (else bold text is emboldened)
 	hangulOnly bool // the face is used for Hangul only
@@ -155,21 +156,21 @@ func parseFace(name string, f fonts.Face, data []byte) (e *fontEntry, err error)
 			e, err = nil, fmt.Errorf("parse font %s: %v", name, p)
 		}
 	}()
-	off, err := faceOffset(data, f.Family)
+	off, err := sfnt.FaceOffset(data, f.Family)
 	if err != nil {
 		return nil, fmt.Errorf("font %s: %w", name, err)
 	}
 	dataOff := off
 	shapeData := data
-	if len(data) > bigFont {
-		shapeData = outlineFree(data, off)
+	if len(data) > sfnt.BigFont {
+		shapeData = sfnt.OutlineFree(data, off)
 		off = 0
 	}
 	lds, err := ot.NewLoaders(bytes.NewReader(shapeData))
 	if err != nil {
 		return nil, fmt.Errorf("parse font %s: %w", name, err)
 	}
-	idx := faceIndex(shapeData, off)
+	idx := sfnt.FaceIndex(shapeData, off)
 	if idx >= len(lds) {
 		return nil, fmt.Errorf("parse font %s: face %d of %d", name, idx, len(lds))
 	}
@@ -177,18 +178,18 @@ func parseFace(name string, f fonts.Face, data []byte) (e *fontEntry, err error)
 	if err != nil {
 		return nil, fmt.Errorf("parse font %s: %w", name, err)
 	}
-	sf, err := parseSfnt(data, dataOff)
+	sf, err := sfnt.Parse(data, dataOff)
 	if err != nil {
 		return nil, fmt.Errorf("index font %s: %w", name, err)
 	}
-	e = &fontEntry{name: name, font: ft, upem: float64(ft.Upem()), sf: sf, metrics: sf.metrics(),
+	e = &fontEntry{name: name, font: ft, upem: float64(ft.Upem()), sf: sf, metrics: sf.Metrics(),
 		psName: psName(name), bold: f.Bold || strings.Contains(f.File, "-Bold."), hangulOnly: f.Hangul}
-	if raw, ok := sf.tables["CFF "]; ok {
+	if raw := sf.Table("CFF "); raw != nil {
 		if e.cff, err = cff.Parse(raw); err != nil {
 			return nil, fmt.Errorf("font %s: %w", name, err)
 		}
-	} else if sf.loca == nil {
-		return nil, fmt.Errorf("font %s: %w", name, errNotTrueType)
+	} else if !sf.TrueType() {
+		return nil, fmt.Errorf("font %s: neither TrueType nor CFF outlines", name)
 	}
 	return e, nil
 }
@@ -318,7 +319,7 @@ func (e *fontEntry) drawable(gid font.GID, r rune) bool {
 	if e.cff != nil {
 		return gid != 0
 	}
-	return len(e.sf.glyph(int(gid))) > 0
+	return len(e.sf.Glyph(int(gid))) > 0
 }
 
 // hasGlyph reports whether e has a drawable glyph for r.
