@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/certd-dev/certd/consumer/fonts"
+	"github.com/certd-dev/certd/internal/pdfsplice"
 	"github.com/johnfercher/go-tree/node"
 	"github.com/johnfercher/maroto/v2"
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
@@ -458,11 +459,11 @@ func (l *layer) addTextLayer(out []byte) ([]byte, error) {
 	if len(l.content) == 0 {
 		return out, nil
 	}
-	f, err := parsePDF(out)
+	f, err := pdfsplice.Parse(out)
 	if err != nil {
 		return nil, err
 	}
-	w := &objWriter{first: f.size()}
+	w := &pdfsplice.Objects{First: f.Size()}
 	writeLayer(w, l.fonts, l.content, l.pageW, l.pageH)
-	return f.splice(w, formName+" "+ref(w.first))
+	return f.Splice(w, formName+" "+pdfsplice.Ref(w.First))
 }
