@@ -114,7 +114,7 @@ func galleryFields(name string) Fields {
 func (r *Renderer) ContactSheet(samples []Sample) ([]byte, error) {
 	const rows = 30
 	if len(samples) > 2*rows {
-		samples = samples[:2*rows]
+		return nil, fmt.Errorf("contact sheet: %d samples, room for %d", len(samples), 2*rows)
 	}
 	var y strings.Builder
 	y.WriteString("name: contact-sheet\npage: {size: A4, orientation: portrait}\ntexts:\n")
