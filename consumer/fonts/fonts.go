@@ -2,7 +2,7 @@
 //
 // Fonts come from a fonts directory (the fonts-dir setting; by default the
 // system font directories, where Debian's fonts-noto-core,
-// fonts-noto-extra, fonts-noto-cjk and fonts-hanazono install them), with a
+// fonts-noto-cjk and fonts-hanazono install them), with a
 // small set embedded in the binary as the fallback. A font is named by its
 // file name ("NotoSansSyriac-Regular.ttf"): a file of that name in a fonts
 // directory wins over the embedded one.
