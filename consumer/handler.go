@@ -252,7 +252,7 @@ func (h *Handler) Resolve(job *certdv1.Job, req lms.Request) (Certificate, error
 		IssuedDate: courses.FormatDate(issued), IssuedAt: issued,
 		Grade: req.Grade, GradeText: s.GradeText(req.Grade),
 		CertificateType: s.CertsAreCalled, AssociationText: s.AssociationText,
-		CertificateID: job.VerifyUuid, Verified: req.Verified(),
+		CertificateID: job.VerifyUuid, Verified: req.Verified(), HanStyle: s.HanStyle,
 	}
 	if f.Org == "" {
 		f.Org = id.Org

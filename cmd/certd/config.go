@@ -61,6 +61,8 @@ func init() {
 	def("site-config", "", "YAML with site defaults and CERT_ORGS_LONG (optional)")
 	def("designs", "", "directory of YAML designs and template PDFs (optional)")
 	def("strict-designs", "false", "fail a job whose course TEMPLATEFILE or LMS template_pdf names no configured design, instead of falling back")
+	def("fonts-dir", "", "font directories searched by file name, ':'-separated (default: /usr/share/fonts and /usr/local/share/fonts; \"none\": embedded fonts only)")
+	def("han-style", "zh-Hans", "regional style of Han characters in names with neither kana nor Hangul: ja, zh-Hans, zh-Hant or ko")
 	def("grpc-addr", "127.0.0.1:9090", "control service listen address")
 	secret("control-token", "bearer token the control service requires (empty: loopback only)")
 	def("grpc-tls-cert", "", "TLS certificate file for the control service (optional)")

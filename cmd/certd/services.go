@@ -22,6 +22,7 @@ import (
 	"github.com/certd-dev/certd/consumer"
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
+	"github.com/certd-dev/certd/consumer/fonts"
 	"github.com/certd-dev/certd/consumer/signing"
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/control"
@@ -35,7 +36,7 @@ var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
 	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
-	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs"}
+	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs", "fonts-dir", "han-style"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
 	httpSettings     = []string{"http-addr"}
@@ -210,6 +211,20 @@ const (
 	signNone                     // do not sign at all
 )
 
+// newRenderer makes the certificate renderer from the designs, fonts-dir
+// and han-style settings.
+func newRenderer(c *config, log *slog.Logger) (*document.Renderer, error) {
+	ropts := []document.Option{document.WithLogger(log), document.WithFontsDir(fonts.ParseDirs(c.str("fonts-dir")))}
+	if dir := c.str("designs"); dir != "" {
+		ropts = append(ropts, document.WithDesignDir(dir))
+	}
+	han, err := fonts.ParseHanStyle(c.str("han-style"))
+	if err != nil {
+		c.bad("han-style", "%v", err)
+	}
+	return document.NewRenderer(append(ropts, document.WithHanStyle(han))...)
+}
+
 // newHandler wires storage, renderer, signer and course settings.
 func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode) (*handlerParts, error) {
 	var sopts []storage.Option
@@ -262,11 +277,7 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 	if err != nil {
 		c.bad("cert-data", "%v", err)
 	}
-	ropts := []document.Option{document.WithLogger(log)}
-	if dir := c.str("designs"); dir != "" {
-		ropts = append(ropts, document.WithDesignDir(dir))
-	}
-	renderer, err := document.NewRenderer(ropts...)
+	renderer, err := newRenderer(c, log)
 	if err != nil {
 		c.bad("designs", "%v", err)
 	}

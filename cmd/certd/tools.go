@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certd-dev/certd/consumer"
+	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/consumer/signing"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -96,6 +98,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := c.fs.String("out", "", "directory to write certificates into (required)")
 	noSign := c.fs.Bool("no-sign", false, "do not sign (no .sig and no verification pages)")
 	jobsFile := c.fs.String("jobs", "", "JSON lines file, each line an xqueue job body")
+	gallery := c.fs.String("gallery", "", "write one certificate per supported script and a contact sheet into this directory, then exit")
 	var req pipeline.Request
 	c.fs.StringVar(&req.Name, "name", "", "learner name")
 	c.fs.StringVar(&req.CourseID, "course-id", "course-v1:edX+DemoX+Demo_Course", "course id")
@@ -109,6 +112,9 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := newLogger(c, io.Discard)
+	if *gallery != "" {
+		return renderGallery(c, log, *gallery, stdout)
+	}
 	if *out == "" {
 		fmt.Fprintln(stderr, "certd render: --out is required")
 		return errUsage
@@ -400,4 +406,20 @@ func fetch(ctx context.Context, u string) ([]byte, error) {
 		return nil, fmt.Errorf("fetch %s: HTTP %d", u, resp.StatusCode)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// renderGallery writes the script gallery (document.Samples) into dir.
+func renderGallery(c *config, log *slog.Logger, dir string, stdout io.Writer) error {
+	r, err := newRenderer(c, log)
+	if err != nil {
+		c.bad("designs", "%v", err)
+	}
+	if err := c.err(); err != nil {
+		return err
+	}
+	if err := r.WriteGallery(dir, document.Samples); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d certificates and contact-sheet.pdf into %s\n", len(document.Samples), dir)
+	return nil
 }

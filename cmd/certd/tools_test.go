@@ -231,3 +231,24 @@ func TestAllStopRightAfterStartExitsZero(t *testing.T) {
 		t.Errorf("certd all stopped right after start: exit %d\n%s", code, all.errOut.text())
 	}
 }
+
+// render --gallery writes one certificate per sample script and a contact
+// sheet; a bad han-style is refused before anything is drawn.
+func TestRenderGallery(t *testing.T) {
+	clearCertdEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "gallery")
+	r := runCmd(ctx, "render", "--gallery", dir, "--han-style", "ja")
+	if r.code != 0 {
+		t.Fatalf("certd render --gallery: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range []string{"contact-sheet.pdf", "syriac.pdf", "urdu.pdf", "japanese-extension.pdf", "tibetan.pdf"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || !strings.HasPrefix(string(b), "%PDF-") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if r := runCmd(ctx, "render", "--gallery", dir, "--han-style", "zh"); r.code == 0 || !strings.Contains(r.stderr, "han-style") {
+		t.Errorf("bad han-style accepted: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -42,6 +42,10 @@ type Settings struct {
 	// Verify is false when the course wants no signature and no
 	// verification pages (VERIFY: false).
 	Verify bool
+	// HanStyle is HAN_STYLE (ja, zh-Hans, zh-Hant or ko): the style of Han
+	// characters in names with neither kana nor Hangul; "" leaves it to
+	// the han-style setting.
+	HanStyle string
 }
 
 // Defaults used when neither the course, its organisation nor the site says otherwise.
@@ -275,6 +279,7 @@ func (c *Catalog) Resolve(courseID string) (Settings, error) {
 		CertsAreCalled:       or("CERTS_ARE_CALLED", DefaultCertsAreCalled),
 		CertsAreCalledPlural: or("CERTS_ARE_CALLED_PLURAL", DefaultCertsAreCalledPlural),
 		AssociationText:      or("COURSE_ASSOCIATION_TEXT", DefaultAssociationText),
+		HanStyle:             or("HAN_STYLE", ""),
 		Verify:               true,
 	}
 	s.Template = s.TemplateFile
@@ -323,6 +328,13 @@ func checkEntry(name string, e map[string]any) error {
 	if v, ok := lookup(e, "INTERSTITIAL"); ok && v != nil {
 		if _, ok := v.(map[string]any); !ok {
 			return fmt.Errorf("%s: interstitial must be a mapping of grade to text", name)
+		}
+	}
+	if v, ok := lookup(e, "HAN_STYLE"); ok && v != nil {
+		switch s, _ := stringValue(v); s {
+		case "", "ja", "zh-Hans", "zh-Hant", "ko":
+		default:
+			return fmt.Errorf("%s: HAN_STYLE %q: want ja, zh-Hans, zh-Hant or ko", name, s)
 		}
 	}
 	if v, ok := lookup(e, "ISSUED_DATE"); ok && v != nil {

@@ -295,3 +295,28 @@ func TestIssueDate(t *testing.T) {
 		t.Errorf("DateText(Fall 2012) = %q, %v", text, err)
 	}
 }
+
+// HAN_STYLE comes from the course, else its organisation, else the site;
+// a value that is not a Han style is refused when the file is loaded.
+func TestHanStyle(t *testing.T) {
+	site, err := ParseSite([]byte("HAN_STYLE: zh-Hant\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "cert-data.yml")
+	os.WriteFile(p, []byte("course-v1:UTokyo+JP1+2026:\n  HAN_STYLE: ja\n"), 0o600)
+	c, err := Load(p, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := resolve(t, c, "course-v1:UTokyo+JP1+2026"); s.HanStyle != "ja" {
+		t.Errorf("course HAN_STYLE: %q, want ja", s.HanStyle)
+	}
+	if s := resolve(t, c, "course-v1:edX+DemoX+Demo_Course"); s.HanStyle != "zh-Hant" {
+		t.Errorf("site HAN_STYLE: %q, want zh-Hant", s.HanStyle)
+	}
+	os.WriteFile(p, []byte("course-v1:A+B+C:\n  HAN_STYLE: chinese\n"), 0o600)
+	if _, err := Load(p, Site{}); err == nil || !strings.Contains(err.Error(), "HAN_STYLE") {
+		t.Errorf("bad HAN_STYLE: %v", err)
+	}
+}

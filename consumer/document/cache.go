@@ -1,6 +1,10 @@
 package document
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/certd-dev/certd/consumer/fonts"
+)
 
 // genCache is a small bounded cache with two generations: entries are
 // looked up in the current and the previous generation (and promoted);
@@ -53,8 +57,10 @@ func (c *genCache[K, V]) putLocked(k K, v V) {
 // layoutKey identifies a layout: same text, weight and fit give the same
 // block.
 type layoutKey struct {
+	lib    *fontLib
 	text   string
 	weight int
+	han    fonts.HanStyle
 	fit    Fit
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/phpdave11/gofpdf"
+
+	"github.com/certd-dev/certd/internal/qrcode"
 )
 
 // capHeight is the cap height of the primary font (Noto Serif), in em: text
@@ -76,11 +78,11 @@ func (c *canvas) image(data []byte, file string, x, y, w, h float64, keepRatio b
 // qr draws data as a vector QR code (one filled path of dark modules, with
 // the quiet zone inside the square), error correction level M.
 func (c *canvas) qr(data string, q *QR) error {
-	code, err := encodeQR([]byte(data), -1)
+	code, err := qrcode.Encode([]byte(data), -1)
 	if err != nil {
-		return fmt.Errorf("%w: %d bytes", errQRTooLong, len(data))
+		return fmt.Errorf("%w: %d bytes", qrcode.ErrTooLong, len(data))
 	}
-	n := code.size
+	n := code.Size()
 	const quiet = 2
 	mod := q.Size / float64(n+2*quiet) * c.k // points
 	x0 := (q.X + quiet*q.Size/float64(n+2*quiet)) * c.k
@@ -101,12 +103,12 @@ func (c *canvas) qr(data string, q *QR) error {
 	b = append(b, " cm\n"...)
 	for yy := 0; yy < n; yy++ {
 		for xx := 0; xx < n; {
-			if !code.dark(xx, yy) {
+			if !code.Dark(xx, yy) {
 				xx++
 				continue
 			}
 			start := xx
-			for xx < n && code.dark(xx, yy) {
+			for xx < n && code.Dark(xx, yy) {
 				xx++
 			}
 			b = strconv.AppendInt(b, int64(start), 10)

@@ -5,21 +5,26 @@
 // runs by bidi direction, script and font coverage (go-text/typesetting's
 // segmenter), shaped with HarfBuzz (go-text's port), fitted (shrunk to a
 // floor, then wrapped) and ordered visually with the Unicode bidi algorithm.
-// Every glyph is written as real text in an embedded CID-keyed TrueType
-// subset at the shaper's position: glyphs that stand for one character
-// (Latin, Greek, Cyrillic, Vietnamese, CJK, ...) map to it in the font's
-// ToUnicode map; runs changed by shaping (Arabic joining, Indic conjuncts,
-// Hebrew points, Thai marks) carry an ActualText span with their logical
-// text, so extraction and copy/paste give the characters. A character no
-// bundled font can draw is an error (ErrUnrenderable): a certificate never
-// shows empty boxes.
+// Every glyph is written as real text in an embedded CID-keyed font subset
+// (TrueType, or CFF for OpenType/CFF fonts such as Noto CJK) at the
+// shaper's position: glyphs that stand for one character map to it in the
+// font's ToUnicode map; runs changed by shaping (joining, conjuncts, marks)
+// carry an ActualText span with their logical text, so extraction and
+// copy/paste give the characters. A character no available font can draw
+// is an error (ErrUnrenderable): a certificate never shows empty boxes.
+//
+// Fonts: each script has its fonts (package fonts); a text's weight is one
+// across its runs (a script with no bold face is emboldened); Han style is
+// Japanese with kana, Korean with Hangul, else the renderer's setting;
+// Urdu letters select Nastaliq. See docs/fonts.md.
 //
 // maroto (gofpdf) draws the page, frames, lines, images and metadata; the
 // text and the vector QR code form one Form XObject written by this package
 // and spliced into gofpdf's file (see pdfout.go for why).
 //
-// Fonts come from package fonts (embedded), are parsed once per process and
-// shared by all Renderers. Layouts of repeated texts, font subsets and QR
+// Fonts come from package fonts (a fonts directory, the embedded set as
+// fallback), are loaded lazily, parsed once per process and shared by all
+// Renderers with the same fonts directory. Layouts of repeated texts, font subsets and QR
 // version templates are cached per process (bounded), so a certificate
 // costs about a millisecond of CPU (see the benchmarks).
 package document
@@ -34,6 +39,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certd-dev/certd/consumer/fonts"
+	"github.com/certd-dev/certd/internal/pdfsplice"
 	"github.com/johnfercher/go-tree/node"
 	"github.com/johnfercher/maroto/v2"
 	"github.com/johnfercher/maroto/v2/pkg/components/col"
@@ -57,16 +64,20 @@ type Fields struct {
 	CertificateID        string    // verify_uuid
 	VerifyURL            string    // printed and QR-encoded; "" when verification is off
 	Verified             bool      // a verified certificate; designs show Title ("Verified Certificate")
+	// HanStyle is the course's style of Han characters (ja, zh-Hans,
+	// zh-Hant, ko) for texts with neither kana nor Hangul; "" uses the
+	// Renderer's (WithHanStyle). An unknown value is ignored.
+	HanStyle string
 }
 
 var (
 	// ErrUnknownDesign means the requested design (or template PDF) does
 	// not exist, or the name is path-like. Permanent.
 	ErrUnknownDesign = errors.New("unknown certificate design")
-	// ErrUnrenderable means a text has characters no bundled font can
+	// ErrUnrenderable means a text has characters no available font can
 	// draw. Permanent: retrying cannot help and a PDF with empty boxes is
 	// never produced.
-	ErrUnrenderable = errors.New("text cannot be drawn with the bundled fonts")
+	ErrUnrenderable = errors.New("text cannot be drawn with the available fonts")
 	// ErrTextTooLong means a text does not fit its box even at the
 	// smallest size and the allowed number of lines. Permanent.
 	ErrTextTooLong = errors.New("text too long for the certificate")
@@ -87,27 +98,39 @@ type Option func(*Renderer)
 // the design that names it, or else the built-in template layer).
 func WithDesignDir(dir string) Option { return func(r *Renderer) { r.dir = dir } }
 
+// WithFontsDir sets the directories fonts are looked up in (by file name,
+// first directory first), with the embedded fonts as the fallback. nil
+// (the default) searches the system font directories (fonts.DefaultDirs);
+// an empty slice uses the embedded fonts only.
+func WithFontsDir(dirs []string) Option { return func(r *Renderer) { r.fontDirs = dirs } }
+
+// WithHanStyle sets the regional style of Han characters in texts with
+// neither kana nor Hangul (default fonts.DefaultHan, Simplified Chinese).
+func WithHanStyle(s fonts.HanStyle) Option { return func(r *Renderer) { r.han = s } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(r *Renderer) { r.log = l } }
 
 // Renderer renders certificates. It is safe for concurrent use.
 type Renderer struct {
-	dir     string
-	log     *slog.Logger
-	fonts   *fontLib
-	def     *Design
-	designs map[string]*Design // by name and by template PDF file name
-	files   map[string][]byte  // design-directory files (images, template PDFs)
+	dir      string
+	log      *slog.Logger
+	fonts    *fontLib
+	fontDirs []string
+	han      fonts.HanStyle
+	def      *Design
+	designs  map[string]*Design // by name and by template PDF file name
+	files    map[string][]byte  // design-directory files (images, template PDFs)
 }
 
-// NewRenderer parses the bundled fonts (once per process) and loads the
-// designs.
+// NewRenderer loads the design font (once per process; other fonts load
+// when a text first needs them) and the designs.
 func NewRenderer(opts ...Option) (*Renderer, error) {
 	r := &Renderer{log: slog.Default(), designs: map[string]*Design{}, files: map[string][]byte{}}
 	for _, o := range opts {
 		o(r)
 	}
-	l, err := loadFontLib()
+	l, err := loadFontLib(r.fontDirs...)
 	if err != nil {
 		return nil, fmt.Errorf("load fonts: %w", err)
 	}
@@ -260,6 +283,10 @@ type page struct {
 
 func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
 	pg := &page{}
+	han := r.han
+	if h, err := fonts.ParseHanStyle(f.HanStyle); err == nil && f.HanStyle != "" {
+		han = h
+	}
 	var sb strings.Builder
 	for i := range d.Texts {
 		t := &d.Texts[i]
@@ -271,7 +298,7 @@ func (r *Renderer) prepare(d *Design, f Fields) (*page, error) {
 		if s == "" {
 			continue
 		}
-		b, err := r.fonts.layout(s, t.weight, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
+		b, err := r.fonts.layoutHan(s, t.weight, han, Fit{Width: t.W, Size: t.Size, MinSize: t.MinSize, MaxLines: t.MaxLines})
 		if err != nil {
 			return nil, fmt.Errorf("text %q: %w", truncate(s, 40), err)
 		}
@@ -377,7 +404,11 @@ func (l *layer) Render(p core.Provider, cell *entity.Cell) {
 	if !l.when.IsZero() {
 		pdf.SetModificationDate(l.when)
 	}
-	df := collectFonts(l.pg.texts)
+	df, err := collectFonts(l.pg.texts)
+	if err != nil {
+		l.err = err
+		return
+	}
 	c := newCanvas(pdf, df)
 	d := l.d
 	if d.Background != "" {
@@ -429,11 +460,11 @@ func (l *layer) addTextLayer(out []byte) ([]byte, error) {
 	if len(l.content) == 0 {
 		return out, nil
 	}
-	f, err := parsePDF(out)
+	f, err := pdfsplice.Parse(out)
 	if err != nil {
 		return nil, err
 	}
-	w := &objWriter{first: f.size()}
+	w := &pdfsplice.Objects{First: f.Size()}
 	writeLayer(w, l.fonts, l.content, l.pageW, l.pageH)
-	return f.splice(w, formName+" "+ref(w.first))
+	return f.Splice(w, formName+" "+pdfsplice.Ref(w.First))
 }

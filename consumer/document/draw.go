@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unsafe"
 
@@ -71,8 +72,16 @@ func (c *canvas) drawLine(ln *textLine, size, x, y float64, col rgb) {
 		shaped := !run.nominal()
 		if shaped {
 			b = append(b, "/Span <</ActualText <"...)
-			b = appendUTF16Hex(b, run.text)
+			// edge spaces are gaps, which extraction turns into spaces
+			b = appendUTF16Hex(b, []rune(strings.TrimSpace(string(run.text))))
 			b = append(b, ">>> BDC\n"...)
+		}
+		if run.fakeBold {
+			// no bold face for this script: fill and stroke the glyphs
+			// (rendering mode 2) with a stroke of 3% of the em
+			b = appendColor(b, col, "RG")
+			b = appendNum(b, size*0.03)
+			b = append(b, " w 2 Tr\n"...)
 		}
 		b = append(b, "BT /"...)
 		b = append(b, d.res...)
@@ -115,6 +124,9 @@ func (c *canvas) drawLine(ln *textLine, size, x, y float64, col rgb) {
 			b = append(b, "] TJ"...)
 		}
 		b = append(b, " ET\n"...)
+		if run.fakeBold {
+			b = append(b, "0 Tr\n"...)
+		}
 		if shaped {
 			b = append(b, "EMC\n"...)
 		}

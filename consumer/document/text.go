@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,6 +20,8 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/certd-dev/certd/consumer/fonts"
+	"github.com/certd-dev/certd/internal/cff"
+	"github.com/certd-dev/certd/internal/sfnt"
 )
 
 // shapeSize is the size text is shaped at: 1000 units per em, so glyph
@@ -30,80 +33,239 @@ const shapeSize = 1000
 // permanent error rather than minutes of shaping.
 const maxTextRunes = 2000
 
-// fontEntry is one bundled font, parsed once per process. Its *font.Font is
-// immutable and shared; mutable caches live in per-worker faces.
+// fontEntry is one font face, loaded and parsed once per process on its
+// first use. Its *font.Font is immutable and shared; mutable caches live in
+// per-worker faces.
 type fontEntry struct {
-	idx  int
-	name string // bundled file name, e.g. "NotoSerif-Bold.ttf"
-	data []byte
+	idx  int    // index in its library
+	uid  uint32 // unique in the process (keys the subset cache)
+	name string // font file name, with "#Family" for a face of a collection
 	font *font.Font
 	upem float64
 
-	sf      *sfnt       // raw table index for per-document subsetting
-	metrics fontMetrics // for the PDF font descriptor
-	psName  string      // PDF base font name (before the subset tag)
+	sf      *sfnt.Font   // raw table index for per-document subsetting
+	cff     *cff.Font    // CFF outlines (OpenType/CFF fonts), else nil
+	metrics sfnt.Metrics // for the PDF font descriptor
+	psName  string       // PDF base font name (before the subset tag)
 
-	hangulOnly bool // the Korean font is used for Hangul only
+	bold       bool // the face is a bold design (else bold text is emboldened)
+	hangulOnly bool // the face is used for Hangul only
 }
 
-// fontLib is the process-wide set of parsed bundled fonts and the fallback
-// chains per weight.
+// fontLib is the set of fonts of one font source (fonts directory with
+// the embedded fallback). Fonts are loaded lazily, once, and never
+// unloaded; entries only grow.
 type fontLib struct {
-	entries []*fontEntry
-	byName  map[string]*fontEntry
-	chains  [3][]*fontEntry // indexed by fonts.Weight
-	workers sync.Pool       // *worker
+	dir     *fonts.Dir
+	mu      sync.Mutex
+	entries []*fontEntry             // by idx; guarded by mu
+	byName  map[string]*fontEntry    // guarded by mu
+	failed  map[string]error         // fonts that did not load, guarded by mu
+	cands   map[candKey][]fonts.Face // candidate faces per script, guarded by mu
+	workers sync.Pool                // *worker
+}
+
+// candKey identifies a candidate list: the fonts tried for a script.
+type candKey struct {
+	script language.Script
+	weight fonts.Weight
+	han    fonts.HanStyle
+	urdu   bool
 }
 
 var (
-	libOnce sync.Once
-	lib     *fontLib
-	libErr  error
+	entryUIDs atomic.Uint32
+	libsMu    sync.Mutex
+	libs      = map[string]*fontLib{}
 )
 
-// loadFontLib parses every bundled font exactly once per process.
-func loadFontLib() (*fontLib, error) {
-	libOnce.Do(func() {
-		l := &fontLib{byName: map[string]*fontEntry{}}
-		for _, w := range []fonts.Weight{fonts.Regular, fonts.Bold, fonts.Italic} {
-			for _, name := range fonts.Chain(w) {
-				e, ok := l.byName[name]
-				if !ok {
-					data, err := fonts.Bytes(name)
-					if err != nil {
-						libErr = err
-						return
-					}
-					f, err := font.ParseTTF(bytes.NewReader(data))
-					if err != nil {
-						libErr = fmt.Errorf("parse font %s: %w", name, err)
-						return
-					}
-					sf, err := parseSfnt(data)
-					if err != nil {
-						libErr = fmt.Errorf("index font %s: %w", name, err)
-						return
-					}
-					e = &fontEntry{idx: len(l.entries), name: name, data: data, font: f.Font, upem: float64(f.Upem()), sf: sf,
-						metrics: sf.metrics(), psName: psName(name),
-						hangulOnly: name == fonts.Korean[0] || name == fonts.Korean[1]}
-					l.entries = append(l.entries, e)
-					l.byName[name] = e
-				}
-				l.chains[w] = append(l.chains[w], e)
-			}
-		}
-		l.workers.New = func() any { return l.newWorker() }
-		lib = l
-	})
-	return lib, libErr
+// loadFontLib returns the process-wide font library of the fonts
+// directories dirs (nil: the system font directories). Nothing is parsed
+// here: fonts load on first use.
+func loadFontLib(dirs ...string) (*fontLib, error) {
+	key := strings.Join(dirs, "\x00")
+	if dirs == nil {
+		key = "\x01default"
+	}
+	libsMu.Lock()
+	defer libsMu.Unlock()
+	if l, ok := libs[key]; ok {
+		return l, nil
+	}
+	l := newFontLib(dirs)
+	// the design font must load: without it nothing can be drawn
+	if _, err := l.load(fonts.Face{File: fonts.Primary(fonts.Regular)}); err != nil {
+		return nil, err
+	}
+	libs[key] = l
+	return l, nil
 }
 
-// psName derives a PDF name token from a font file name: letters, digits
+// newFontLib returns an empty library over dirs (see fonts.NewDir).
+func newFontLib(dirs []string) *fontLib {
+	l := &fontLib{dir: fonts.NewDir(dirs), byName: map[string]*fontEntry{}, failed: map[string]error{}, cands: map[candKey][]fonts.Face{}}
+	l.workers.New = func() any { return &worker{lib: l} }
+	return l
+}
+
+// load returns the entry of face f, loading and parsing it on first use.
+func (l *fontLib) load(f fonts.Face) (*fontEntry, error) {
+	name := f.File
+	if f.Family != "" {
+		name += "#" + f.Family
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.byName[name]; ok {
+		return e, nil
+	}
+	if err, ok := l.failed[name]; ok {
+		return nil, err
+	}
+	e, err := l.parse(name, f)
+	if err != nil {
+		l.failed[name] = err
+		return nil, err
+	}
+	e.idx = len(l.entries)
+	e.uid = entryUIDs.Add(1)
+	l.entries = append(l.entries, e)
+	l.byName[name] = e
+	return e, nil
+}
+
+// parse loads face f: from the fonts directory, or embedded when the
+// directory has no such file or its file does not parse.
+func (l *fontLib) parse(name string, f fonts.Face) (*fontEntry, error) {
+	data, err := l.dir.Open(f.File)
+	if err != nil {
+		return nil, err
+	}
+	e, err := parseFace(name, f, data)
+	if err != nil && l.dir.Origin(f.File) != "embedded" {
+		if emb, eerr := fonts.OpenEmbedded(f.File); eerr == nil {
+			return parseFace(name, f, emb)
+		}
+	}
+	return e, err
+}
+
+func parseFace(name string, f fonts.Face, data []byte) (e *fontEntry, err error) {
+	defer func() {
+		if p := recover(); p != nil { // a damaged font file must not take the process down
+			e, err = nil, fmt.Errorf("parse font %s: %v", name, p)
+		}
+	}()
+	off, err := sfnt.FaceOffset(data, f.Family)
+	if err != nil {
+		return nil, fmt.Errorf("font %s: %w", name, err)
+	}
+	dataOff := off
+	shapeData := data
+	if len(data) > sfnt.BigFont {
+		shapeData = sfnt.OutlineFree(data, off)
+		off = 0
+	}
+	lds, err := ot.NewLoaders(bytes.NewReader(shapeData))
+	if err != nil {
+		return nil, fmt.Errorf("parse font %s: %w", name, err)
+	}
+	idx := sfnt.FaceIndex(shapeData, off)
+	if idx >= len(lds) {
+		return nil, fmt.Errorf("parse font %s: face %d of %d", name, idx, len(lds))
+	}
+	ft, err := font.NewFont(lds[idx])
+	if err != nil {
+		return nil, fmt.Errorf("parse font %s: %w", name, err)
+	}
+	sf, err := sfnt.Parse(data, dataOff)
+	if err != nil {
+		return nil, fmt.Errorf("index font %s: %w", name, err)
+	}
+	e = &fontEntry{name: name, font: ft, upem: float64(ft.Upem()), sf: sf, metrics: sf.Metrics(),
+		psName: psName(name), bold: f.Bold || strings.Contains(f.File, "-Bold."), hangulOnly: f.Hangul}
+	if raw := sf.Table("CFF "); raw != nil {
+		if e.cff, err = cff.Parse(raw); err != nil {
+			return nil, fmt.Errorf("font %s: %w", name, err)
+		}
+	} else if !sf.TrueType() {
+		return nil, fmt.Errorf("font %s: neither TrueType nor CFF outlines", name)
+	}
+	return e, nil
+}
+
+// entryAt returns entry i (entries only grow).
+func (l *fontLib) entryAt(i int) *fontEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.entries[i]
+}
+
+// candidates returns the faces tried, in order, for text of script s:
+// the script's own fonts (Nastaliq first for Urdu, the CJK faces of the
+// Han style for Han, kana, Hangul and Bopomofo), then the design font.
+// Only file names are looked at here; fonts load in resolve, when a
+// character needs them.
+func (l *fontLib) candidates(k candKey) []fonts.Face {
+	if k.script != language.Han && k.script != language.Hiragana && k.script != language.Katakana &&
+		k.script != language.Hangul && k.script != language.Bopomofo {
+		k.han = ""
+	}
+	if k.script != language.Arabic {
+		k.urdu = false
+	}
+	l.mu.Lock()
+	c, ok := l.cands[k]
+	l.mu.Unlock()
+	if ok {
+		return c
+	}
+	var faces []fonts.Face
+	add := func(fam string) {
+		if f, _, ok := l.dir.File(fam, k.weight); ok {
+			faces = append(faces, fonts.Face{File: f})
+		}
+	}
+	switch k.script {
+	case language.Latin, language.Greek, language.Cyrillic, language.Common, language.Inherited, language.Unknown:
+	case language.Han, language.Hiragana, language.Katakana, language.Hangul, language.Bopomofo:
+		faces = append(faces, l.dir.Han(k.han, k.weight)...)
+	default:
+		if k.urdu {
+			add(fonts.Urdu)
+		}
+		for _, fam := range fonts.Families(k.script) {
+			add(fam)
+		}
+	}
+	faces = append(faces, fonts.Face{File: fonts.Primary(k.weight)})
+	if k.weight == fonts.Italic {
+		faces = append(faces, fonts.Face{File: fonts.Primary(fonts.Regular)})
+	}
+	// symbols and punctuation Noto Serif lacks (arrows, math, dingbats)
+	for _, fam := range fonts.SymbolFamilies {
+		add(fam)
+	}
+	l.mu.Lock()
+	l.cands[k] = faces
+	l.mu.Unlock()
+	return faces
+}
+
+// primary returns the design font of weight w.
+func (l *fontLib) primary(w fonts.Weight) *fontEntry {
+	e, err := l.load(fonts.Face{File: fonts.Primary(w)})
+	if err != nil {
+		e, _ = l.load(fonts.Face{File: fonts.Primary(fonts.Regular)}) // loaded by loadFontLib
+	}
+	return e
+}
+
+// psName derives a PDF name token from a font name: letters, digits
 // and hyphens of the name without its extension.
 func psName(file string) string {
 	var b []byte
-	for _, r := range strings.TrimSuffix(file, ".ttf") {
+	for _, r := range strings.NewReplacer(".ttf", "", ".ttc", "", ".otf", "").Replace(file) {
 		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-') {
 			b = append(b, byte(r))
 		}
@@ -115,27 +277,30 @@ func psName(file string) string {
 // goroutine at a time (pooled).
 type worker struct {
 	lib     *fontLib
-	faces   []*font.Face
+	faces   []*font.Face // by entry idx, made on first use
 	shaper  shaping.HarfbuzzShaper
 	seg     shaping.Segmenter
 	wrapper shaping.LineWrapper
 }
 
-func (l *fontLib) newWorker() *worker {
-	w := &worker{lib: l, faces: make([]*font.Face, len(l.entries))}
-	for i, e := range l.entries {
-		w.faces[i] = font.NewFace(e.font)
-	}
-	return w
-}
-
 func (l *fontLib) getWorker() *worker  { return l.workers.Get().(*worker) }
 func (l *fontLib) putWorker(w *worker) { l.workers.Put(w) }
+
+// face returns the worker's face of entry e.
+func (w *worker) face(e *fontEntry) *font.Face {
+	for len(w.faces) <= e.idx {
+		w.faces = append(w.faces, nil)
+	}
+	if w.faces[e.idx] == nil {
+		w.faces[e.idx] = font.NewFace(e.font)
+	}
+	return w.faces[e.idx]
+}
 
 func (w *worker) entryOf(f *font.Face) *fontEntry {
 	for i, face := range w.faces {
 		if face == f {
-			return w.lib.entries[i]
+			return w.lib.entryAt(i)
 		}
 	}
 	return nil
@@ -148,7 +313,19 @@ func (e *fontEntry) drawable(gid font.GID, r rune) bool {
 	if e.hangulOnly && language.LookupScript(r) != language.Hangul {
 		return false // keep Han and kana in the CJK font, one style per name
 	}
-	return len(e.sf.glyph(int(gid))) > 0 || invisible(r)
+	if invisible(r) {
+		return true
+	}
+	if e.cff != nil {
+		return gid != 0
+	}
+	return len(e.sf.Glyph(int(gid))) > 0
+}
+
+// hasGlyph reports whether e has a drawable glyph for r.
+func (e *fontEntry) hasGlyph(r rune) bool {
+	gid, ok := e.font.NominalGlyph(r)
+	return ok && e.drawable(gid, r)
 }
 
 // invisible reports characters that legitimately draw nothing.
@@ -156,21 +333,90 @@ func invisible(r rune) bool {
 	return unicode.IsSpace(r) || ignorable(r) || unicode.Is(unicode.Cf, r)
 }
 
-// chainMap resolves a rune to the first face of a weight's chain that has
-// a glyph for it (shaping.Fontmap).
-type chainMap struct {
-	w     *worker
-	chain []*fontEntry
+// style is what decides the fonts of one text: weight, Han style and
+// whether Arabic-script text is Urdu.
+type style struct {
+	weight fonts.Weight
+	han    fonts.HanStyle
+	urdu   bool
 }
 
-func (c chainMap) ResolveFace(r rune) *font.Face {
-	for _, e := range c.chain {
-		f := c.w.faces[e.idx]
-		if gid, ok := f.NominalGlyph(r); ok && e.drawable(gid, r) {
-			return f
+// chainMap resolves a rune to the first candidate font of the current
+// run's script that has a glyph for it (shaping.FontmapScript).
+type chainMap struct {
+	w      *worker
+	st     style
+	script language.Script
+}
+
+func (c *chainMap) SetScript(s language.Script) { c.script = s }
+
+func (c *chainMap) ResolveFace(r rune) *font.Face {
+	if e := c.w.lib.resolve(r, c.script, c.st); e != nil {
+		return c.w.face(e)
+	}
+	return c.w.face(c.w.lib.primary(c.st.weight))
+}
+
+// resolve returns the first font that draws r in a run of script s: the
+// script's candidates, then those of r's own script; nil if none. A font
+// is loaded when it is the next candidate to ask; one that fails to load
+// is skipped (and remembered as failed).
+func (l *fontLib) resolve(r rune, s language.Script, st style) *fontEntry {
+	try := func(s language.Script) *fontEntry {
+		for _, f := range l.candidates(candKey{script: s, weight: st.weight, han: st.han, urdu: st.urdu}) {
+			if e, err := l.load(f); err == nil && e.hasGlyph(r) {
+				return e
+			}
+		}
+		return nil
+	}
+	if e := try(s); e != nil {
+		return e
+	}
+	if rs := language.LookupScript(r); rs != s {
+		return try(rs)
+	}
+	return nil
+}
+
+// styleOf decides the fonts of a text: kana makes Han Japanese and Hangul
+// Korean, else the configured Han style; Urdu letters select Nastaliq.
+func styleOf(runes []rune, w fonts.Weight, han fonts.HanStyle) style {
+	st := style{weight: w, han: han}
+	if st.han == "" {
+		st.han = fonts.DefaultHan
+	}
+	kana, hangul := false, false
+	for _, r := range runes {
+		switch language.LookupScript(r) {
+		case language.Hiragana, language.Katakana:
+			kana = true
+		case language.Hangul:
+			hangul = true
+		}
+		if urduLetter(r) {
+			st.urdu = true
 		}
 	}
-	return c.w.faces[c.chain[0].idx]
+	switch {
+	case kana:
+		st.han = fonts.HanJapanese
+	case hangul:
+		st.han = fonts.HanKorean
+	}
+	return st
+}
+
+// urduLetter reports letters of the Arabic script that Urdu uses and
+// Arabic and Persian do not: retroflex ٹ ڈ ڑ, noon ghunna ں, bari ye ے ۓ,
+// gol he ہ ۃ and do-chashmi he ھ.
+func urduLetter(r rune) bool {
+	switch r {
+	case 0x0679, 0x0688, 0x0691, 0x06BA, 0x06D2, 0x06D3, 0x06C1, 0x06C3, 0x06BE:
+		return true
+	}
+	return false
 }
 
 // Sanitize prepares untrusted text for drawing: invalid UTF-8 dropped, NFC
@@ -233,6 +479,9 @@ type textRun struct {
 	glyphs []placedGlyph
 	x      float64 // left edge within the line, em
 	width  float64 // em
+	// fakeBold: bold was asked for and the font has no bold face, so the
+	// glyphs are drawn filled and stroked (emboldened)
+	fakeBold bool
 }
 
 // nominal reports whether every glyph of the run is the plain cmap glyph
@@ -286,10 +535,17 @@ func paragraphRTL(text []rune) bool {
 	return false
 }
 
-// layout shapes text with the weight's font chain and fits it: the largest
-// size up to fit.Size at which it fits on one line, but not below
-// fit.MinSize; at the floor it wraps onto up to fit.MaxLines lines.
+// layout shapes text with the fonts of weight (and the default Han
+// style) and fits it; see layoutHan.
 func (l *fontLib) layout(text string, weight fonts.Weight, fit Fit) (*textBlock, error) {
+	return l.layoutHan(text, weight, fonts.DefaultHan, fit)
+}
+
+// layoutHan shapes text and fits it: the largest size up to fit.Size at
+// which it fits on one line, but not below fit.MinSize; at the floor it
+// wraps onto up to fit.MaxLines lines. han is the Han style for Han-only
+// text (kana and Hangul decide it otherwise, see styleOf).
+func (l *fontLib) layoutHan(text string, weight fonts.Weight, han fonts.HanStyle, fit Fit) (*textBlock, error) {
 	runes := []rune(text)
 	if len(runes) == 0 {
 		return &textBlock{size: fit.Size}, nil
@@ -297,20 +553,19 @@ func (l *fontLib) layout(text string, weight fonts.Weight, fit Fit) (*textBlock,
 	if len(runes) > maxTextRunes {
 		return nil, fmt.Errorf("%w: %d characters (limit %d)", ErrTextTooLong, len(runes), maxTextRunes)
 	}
-	key := layoutKey{text: text, weight: int(weight), fit: fit}
+	key := layoutKey{lib: l, text: text, weight: int(weight), han: han, fit: fit}
 	if b, ok := layouts.get(key); ok {
 		return b, nil
 	}
-	b, err := l.layoutRunes(runes, weight, fit)
+	b, err := l.layoutRunes(runes, styleOf(runes, weight, han), fit)
 	if err == nil {
 		layouts.put(key, b)
 	}
 	return b, err
 }
 
-func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*textBlock, error) {
-	chain := l.chains[weight]
-	if err := checkCoverage(runes, chain); err != nil {
+func (l *fontLib) layoutRunes(runes []rune, st style, fit Fit) (*textBlock, error) {
+	if err := l.checkCoverage(runes, st); err != nil {
 		return nil, err
 	}
 	w := l.getWorker()
@@ -321,12 +576,13 @@ func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*text
 	if rtl {
 		dir = di.DirectionRTL
 	}
+	primary := l.primary(st.weight)
 	input := shaping.Input{
 		Text: runes, RunStart: 0, RunEnd: len(runes),
-		Direction: dir, Face: w.faces[chain[0].idx], Size: fixed.I(shapeSize),
+		Direction: dir, Face: w.face(primary), Size: fixed.I(shapeSize),
 		Language: language.DefaultLanguage(),
 	}
-	items := w.seg.Split(input, chainMap{w: w, chain: chain})
+	items := w.seg.Split(input, &chainMap{w: w, st: st})
 	outs := make([]shaping.Output, len(items))
 	var total fixed.Int26_6
 	for i, it := range items {
@@ -335,15 +591,18 @@ func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*text
 			// extractable text (no "fi" ligature drawn as outlines)
 			it.FontFeatures = noLigatures
 		}
+		if it.Script == language.Arabic && st.urdu {
+			it.Language = language.NewLanguage("ur")
+		}
 		outs[i] = w.shaper.Shape(it)
 		total += outs[i].Advance
 		// a glyph 0 is the font's "missing" box: never draw it.
 		e := w.entryOf(outs[i].Face)
 		for _, g := range outs[i].Glyphs {
-			if (g.GlyphID == 0 || len(e.sf.glyph(int(g.GlyphID))) == 0 && g.GlyphsCount() == 1 && g.RunesCount() == 1) &&
+			if (g.GlyphID == 0 || !e.drawable(g.GlyphID, runes[g.TextIndex()]) && g.GlyphsCount() == 1 && g.RunesCount() == 1) &&
 				!invisible(runes[g.TextIndex()]) {
 				return nil, fmt.Errorf("%w: U+%04X %q has no glyph in %s", ErrUnrenderable,
-					runes[g.TextIndex()], string(runes[g.TextIndex()]), w.entryOf(outs[i].Face).name)
+					runes[g.TextIndex()], string(runes[g.TextIndex()]), e.name)
 			}
 		}
 	}
@@ -369,7 +628,11 @@ func (l *fontLib) layoutRunes(runes []rune, weight fonts.Weight, fit Fit) (*text
 	}
 	block := &textBlock{size: size, rtl: rtl}
 	for _, ln := range lines {
-		block.lines = append(block.lines, w.convertLine(ln, runes))
+		tl := w.convertLine(ln, runes)
+		for i := range tl.runs {
+			tl.runs[i].fakeBold = st.weight == fonts.Bold && !tl.runs[i].font.bold
+		}
+		block.lines = append(block.lines, tl)
 	}
 	return block, nil
 }
@@ -393,19 +656,22 @@ func complexScript(s language.Script) bool {
 }
 
 // checkCoverage fails with ErrUnrenderable naming the first character no
-// font of the chain can draw.
-func checkCoverage(runes []rune, chain []*fontEntry) error {
-outer:
+// available font can draw. A character of no script of its own (digits,
+// punctuation, combining marks) may come from the fonts of the nearest
+// letter before it.
+func (l *fontLib) checkCoverage(runes []rune, st style) error {
+	prev := language.Latin
 	for _, r := range runes {
+		s := language.LookupScript(r)
+		if s.Strong() {
+			prev = s
+		}
 		if r == ' ' || ignorable(r) {
 			continue
 		}
-		for _, e := range chain {
-			if gid, ok := e.font.NominalGlyph(r); ok && e.drawable(gid, r) {
-				continue outer
-			}
+		if l.resolve(r, prev, st) == nil {
+			return fmt.Errorf("%w: U+%04X %q is not covered by any available font", ErrUnrenderable, r, string(r))
 		}
-		return fmt.Errorf("%w: U+%04X %q is not covered by any bundled font", ErrUnrenderable, r, string(r))
 	}
 	return nil
 }

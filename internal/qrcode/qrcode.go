@@ -1,4 +1,17 @@
-package document
+// Package qrcode is a QR code encoder (ISO/IEC 18004) for one case: byte
+// mode, error correction level M, the smallest version that fits. It follows the
+// structure of Project Nayuki's reference encoder. Why not
+// boombuler/barcode (maroto's): it evaluates the eight mask patterns on
+// bit lists through an image interface and feeds modules through a
+// goroutine and channels, ~3 ms per certificate - most of a render. This
+// one keeps modules in a byte slice and takes ~0.1 ms, choosing the mask
+// by the same penalty rules. TestQRMatchesBoombuler checks that it draws
+// the same symbol as boombuler for the same mask.
+//
+// Invariants: Encode is safe for concurrent use (version templates are
+// built once and shared read-only); a Code is never modified after Encode
+// returns it.
+package qrcode
 
 import (
 	"errors"
@@ -7,26 +20,21 @@ import (
 	"sync"
 )
 
-// A QR code encoder (ISO/IEC 18004) for one case: byte mode, error
-// correction level M, the smallest version that fits. It follows the
-// structure of Project Nayuki's reference encoder. Why not
-// boombuler/barcode (maroto's): it evaluates the eight mask patterns on
-// bit lists through an image interface and feeds modules through a
-// goroutine and channels, ~3 ms per certificate - most of a render. This
-// one keeps modules in a byte slice and takes ~0.1 ms, choosing the mask
-// by the same penalty rules. TestQRMatchesBoombuler checks that it draws
-// the same symbol as boombuler for the same mask.
-
-// qrCode is a QR symbol: size×size modules, dark = 1, row-major.
-type qrCode struct {
+// Code is a QR symbol: size×size modules, dark = 1, row-major.
+type Code struct {
 	size int
 	mod  []byte // 1 = dark
 	fn   []byte // 1 = function module (not data, not masked)
 }
 
-func (q *qrCode) dark(x, y int) bool { return q.mod[y*q.size+x] != 0 }
+// Dark reports whether module (x, y) is dark; 0 <= x, y < Size().
+func (q *Code) Dark(x, y int) bool { return q.mod[y*q.size+x] != 0 }
 
-var errQRTooLong = errors.New("qr code: data too long")
+// Size is the number of modules per side (without the quiet zone).
+func (q *Code) Size() int { return q.size }
+
+// ErrTooLong means the data does not fit a version 40 symbol at level M.
+var ErrTooLong = errors.New("qr code: data too long")
 
 // error correction codewords per block and number of blocks, level M,
 // indexed by version
@@ -50,9 +58,9 @@ func qrRawModules(v int) int {
 
 func qrDataCodewords(v int) int { return qrRawModules(v)/8 - qrEccPerBlockM[v]*qrBlocksM[v] }
 
-// encodeQR encodes data in byte mode at level M with the mask of lowest
+// Encode encodes data in byte mode at level M with the mask of lowest
 // penalty (mask < 0) or the given mask.
-func encodeQR(data []byte, mask int) (*qrCode, error) {
+func Encode(data []byte, mask int) (*Code, error) {
 	v := 1
 	for ; v <= 40; v++ {
 		cc := 8
@@ -64,7 +72,7 @@ func encodeQR(data []byte, mask int) (*qrCode, error) {
 		}
 	}
 	if v > 40 {
-		return nil, errQRTooLong
+		return nil, ErrTooLong
 	}
 	// data codewords: mode, count, bytes, terminator, padding
 	capBytes := qrDataCodewords(v)
@@ -101,7 +109,7 @@ func encodeQR(data []byte, mask int) (*qrCode, error) {
 	all := qrInterleave(cw, v)
 
 	t := qrTemplateFor(v)
-	q := &qrCode{size: t.size, mod: slices.Clone(t.mod), fn: t.fn}
+	q := &Code{size: t.size, mod: slices.Clone(t.mod), fn: t.fn}
 	for i, k := range t.dataPos {
 		if i >= len(all)*8 {
 			break
@@ -113,7 +121,7 @@ func encodeQR(data []byte, mask int) (*qrCode, error) {
 	}
 	if mask < 0 {
 		// score the eight masked symbols on a scratch copy
-		try := &qrCode{size: q.size, mod: make([]byte, len(q.mod)), fn: q.fn}
+		try := &Code{size: q.size, mod: make([]byte, len(q.mod)), fn: q.fn}
 		tr := make([]byte, len(q.mod))
 		best := -1
 		for m := 0; m < 8; m++ {
@@ -149,7 +157,7 @@ func qrTemplateFor(v int) *qrTemplate {
 	if t, ok := qrTemplates.Load(v); ok {
 		return t.(*qrTemplate)
 	}
-	q := &qrCode{size: 4*v + 17}
+	q := &Code{size: 4*v + 17}
 	n := q.size
 	q.mod = make([]byte, n*n)
 	q.fn = make([]byte, n*n)
@@ -172,7 +180,7 @@ func qrTemplateFor(v int) *qrTemplate {
 		}
 	}
 	for m := range 8 {
-		z := &qrCode{size: n, mod: make([]byte, n*n), fn: q.fn}
+		z := &Code{size: n, mod: make([]byte, n*n), fn: q.fn}
 		z.applyMask(m)
 		t.masks[m] = z.mod
 	}
@@ -268,7 +276,7 @@ func rsRemainder(data, div []byte) []byte {
 	return r
 }
 
-func (q *qrCode) setFn(x, y int, dark bool) {
+func (q *Code) setFn(x, y int, dark bool) {
 	i := y*q.size + x
 	q.mod[i] = 0
 	if dark {
@@ -277,14 +285,14 @@ func (q *qrCode) setFn(x, y int, dark bool) {
 	q.fn[i] = 1
 }
 
-func (q *qrCode) setMod(x, y int, dark bool) {
+func (q *Code) setMod(x, y int, dark bool) {
 	q.mod[y*q.size+x] = 0
 	if dark {
 		q.mod[y*q.size+x] = 1
 	}
 }
 
-func (q *qrCode) drawFunctionPatterns(v int) {
+func (q *Code) drawFunctionPatterns(v int) {
 	n := q.size
 	for i := range n {
 		q.setFn(6, i, i%2 == 0)
@@ -344,7 +352,7 @@ func (q *qrCode) drawFunctionPatterns(v int) {
 // drawFormat draws both copies of the format information (level M, mask)
 // into the modules reserved for it (drawFunctionPatterns reserves them).
 // It never writes fn, which is shared between symbols of one version.
-func (q *qrCode) drawFormat(mask int) {
+func (q *Code) drawFormat(mask int) {
 	data := 0<<3 | mask // level M is 00
 	rem := data
 	for range 10 {
@@ -373,7 +381,7 @@ func (q *qrCode) drawFormat(mask int) {
 
 // qrFormatModules lists the module indices drawFormat writes.
 func qrFormatModules(n int) []int {
-	z := &qrCode{size: n, mod: make([]byte, n*n)}
+	z := &Code{size: n, mod: make([]byte, n*n)}
 	for i := range z.mod {
 		z.mod[i] = 2
 	}
@@ -387,7 +395,7 @@ func qrFormatModules(n int) []int {
 	return out
 }
 
-func (q *qrCode) applyMask(m int) {
+func (q *Code) applyMask(m int) {
 	n := q.size
 	for y := range n {
 		for x := range n {
@@ -419,10 +427,10 @@ func (q *qrCode) applyMask(m int) {
 }
 
 // penalty scores the symbol by the four rules of ISO/IEC 18004 7.8.3.
-func (q *qrCode) penalty() int { return q.penaltyT(make([]byte, len(q.mod))) }
+func (q *Code) penalty() int { return q.penaltyT(make([]byte, len(q.mod))) }
 
 // penaltyT is penalty with a scratch buffer for the transposed symbol.
-func (q *qrCode) penaltyT(tr []byte) int {
+func (q *Code) penaltyT(tr []byte) int {
 	n := q.size
 	p := 0
 	runs := make([]int, 0, n+2)
@@ -593,7 +601,7 @@ func newBitMasks(t *qrTemplate) *bitMasks {
 	bm.rows.fmtPos, bm.cols.fmtPos = linesOf(pos, n, false), linesOf(pos, n, true)
 	for m := range 8 {
 		bm.rows.mask[m], bm.cols.mask[m] = linesOf(t.masks[m], n, false), linesOf(t.masks[m], n, true)
-		z := &qrCode{size: n, mod: make([]byte, n*n)}
+		z := &Code{size: n, mod: make([]byte, n*n)}
 		z.drawFormat(m)
 		bm.rows.fmt[m], bm.cols.fmt[m] = linesOf(z.mod, n, false), linesOf(z.mod, n, true)
 	}
@@ -602,7 +610,7 @@ func newBitMasks(t *qrTemplate) *bitMasks {
 
 // bestMaskBits returns the mask of lowest penalty for the unmasked
 // symbol q (n <= 63).
-func (t *qrTemplate) bestMaskBits(q *qrCode) int {
+func (t *qrTemplate) bestMaskBits(q *Code) int {
 	n := q.size
 	rows0, cols0 := linesOf(q.mod, n, false), linesOf(q.mod, n, true)
 	rows, cols := make(bitLines, n), make(bitLines, n)

@@ -1,4 +1,4 @@
-package document
+package qrcode
 
 import (
 	"math/rand/v2"
@@ -26,7 +26,7 @@ func TestQRMatchesBoombuler(t *testing.T) {
 		n := ref.Bounds().Dx()
 		matched := -1
 		for m := 0; m < 8 && matched < 0; m++ {
-			q, err := encodeQR([]byte(in), m)
+			q, err := Encode([]byte(in), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestQRMatchesBoombuler(t *testing.T) {
 			for y := 0; y < n && same; y++ {
 				for x := 0; x < n; x++ {
 					r, _, _, _ := ref.At(x, y).RGBA()
-					if (r < 0x8000) != q.dark(x, y) {
+					if (r < 0x8000) != q.Dark(x, y) {
 						same = false
 						break
 					}
@@ -51,10 +51,10 @@ func TestQRMatchesBoombuler(t *testing.T) {
 			t.Errorf("%d bytes (%d modules): no mask reproduces boombuler's symbol", len(in), n)
 			continue
 		}
-		auto, _ := encodeQR([]byte(in), -1)
+		auto, _ := Encode([]byte(in), -1)
 		best := -1
 		for m := 0; m < 8; m++ {
-			q, _ := encodeQR([]byte(in), m)
+			q, _ := Encode([]byte(in), m)
 			if p := q.penalty(); best < 0 || p < best {
 				best = p
 			}
@@ -63,7 +63,7 @@ func TestQRMatchesBoombuler(t *testing.T) {
 			t.Errorf("%d bytes: automatic mask has penalty %d, best is %d", len(in), p, best)
 		}
 	}
-	if _, err := encodeQR(make([]byte, 2400), -1); err == nil {
+	if _, err := Encode(make([]byte, 2400), -1); err == nil {
 		t.Error("2400 bytes fit no QR version at level M; want an error")
 	}
 }
@@ -162,7 +162,7 @@ func BenchmarkQR(b *testing.B) {
 	url := []byte("https://certificates.example.org/cert/4f3c2a1b9d8e4f7a8b6c5d4e3f2a1b0c")
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := encodeQR(url, -1); err != nil {
+		if _, err := Encode(url, -1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -184,7 +184,7 @@ func TestBitPenalty(t *testing.T) {
 				data[i] = byte(rng.IntN(256))
 			}
 			for m := 0; m < 8; m++ {
-				q, err := encodeQR(data, m)
+				q, err := Encode(data, m)
 				if err != nil {
 					t.Fatal(err)
 				}
