@@ -7,9 +7,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"maps"
 	"regexp"
 	"strings"
 	"testing"
