@@ -98,4 +98,3 @@ func TestRegionOverflowRemoteOnlyPastThreshold(t *testing.T) {
 		t.Error("JobPullOpts: remote regions need the group and min_pending; without a preference no options")
 	}
 }
-
