@@ -289,10 +289,23 @@ func TestDeploySystemdUnits(t *testing.T) {
 			"Service.EnvironmentFile": "/etc/certd/certd.env", "Service.KillSignal": "SIGTERM",
 			"Service.NoNewPrivileges": "yes", "Service.ProtectSystem": "strict", "Service.User": "certd",
 			"Service.PrivateTmp": "yes", "Service.ProtectHome": "yes", "Service.CapabilityBoundingSet": "",
+			"Service.MemoryDenyWriteExecute": "yes", "Service.RestrictNamespaces": "yes", "Service.ProtectKernelTunables": "yes",
+			"Service.RemoveIPC": "yes", "Service.PrivateIPC": "yes", "Service.KeyringMode": "private", "Service.DevicePolicy": "closed",
+			"Service.SystemCallErrorNumber": "EPERM", "Service.PrivateDevices": "yes", "Service.RestrictSUIDSGID": "yes",
 		} {
 			if v := keys[k]; len(v) != 1 || v[0] != want {
 				t.Errorf("%s: %s = %v, want %q", path, k, v, want)
 			}
+		}
+		// systemd waits longer than certd's drain-timeout (default 60s)
+		// before SIGKILL, so jobs under way finish.
+		if v := keys["Service.TimeoutStopSec"]; len(v) != 1 {
+			t.Errorf("%s: TimeoutStopSec %v", path, v)
+		} else if d, err := time.ParseDuration(v[0]); err != nil || d <= time.Minute {
+			t.Errorf("%s: TimeoutStopSec %s must exceed drain-timeout 60s", path, v[0])
+		}
+		if f := keys["Service.SystemCallFilter"]; !slices.Contains(f, "@system-service") {
+			t.Errorf("%s: SystemCallFilter %v does not start from @system-service", path, f)
 		}
 	}
 }
@@ -417,5 +430,38 @@ func TestDeployNATSAccountPermissions(t *testing.T) {
 		refused(role, "delete a stream", func(nc *nats.Conn) error {
 			return nc.Publish("$JS.API.STREAM.DELETE."+pipeline.JobsStream, nil)
 		})
+	}
+}
+
+// deploy/certd/<region>/<role>.yaml: certd accepts each, every key is a
+// setting its command reads, and all agree on the topology (home cluster
+// us, three replicas) while naming their own region.
+func TestDeployCertdRoleConfigs(t *testing.T) {
+	clearCertdEnv(t)
+	roles := map[string][]string{
+		"bridge":   join(natsSettings, xqueueSettings, bridgeSettings),
+		"consumer": join(natsSettings, handlerSettings, consumerSettings),
+		"control":  join(natsSettings, controlSettings, xqueueSettings),
+	}
+	for _, region := range []string{"us", "eu"} {
+		for role, known := range roles {
+			path := filepath.Join(deployDir, "certd", region, role+".yaml")
+			m, err := readYAML(path)
+			if err != nil {
+				t.Errorf("certd %s rejects %s: %v", role, path, err)
+				continue
+			}
+			for k := range m {
+				if !slices.Contains(known, k) {
+					t.Errorf("%s: certd %s does not read %s", path, role, k)
+				}
+				if settings[k].secret {
+					t.Errorf("%s: secret %s belongs in the environment", path, k)
+				}
+			}
+			if m["region"] != region || m["cluster"] != "us" || m["replicas"] != "3" {
+				t.Errorf("%s: region %q cluster %q replicas %q; want %s, us, 3", path, m["region"], m["cluster"], m["replicas"], region)
+			}
+		}
 	}
 }
