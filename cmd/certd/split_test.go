@@ -249,9 +249,10 @@ func TestSplitProcesses(t *testing.T) {
 	}
 }
 
-// A consumer killed with SIGKILL in the middle of its jobs: its unacked
-// jobs are redelivered to another consumer after ack-wait and every
-// submission is still answered exactly once.
+// Fault 1: a consumer killed with SIGKILL in the middle of its jobs: its
+// unacked jobs are redelivered to another consumer after ack-wait and every
+// submission is still answered exactly once (faults.Check), with no
+// orphaned files.
 func TestSplitProcessesConsumerKilled(t *testing.T) {
 	const n = 20
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -265,6 +266,7 @@ func TestSplitProcessesConsumerKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	rec := recordAcceptance(ctx, t, e.natsURL)
 	ids := e.submitJobs(n)
 	// The only consumer is busy with the queue: kill it after its first job.
 	if err := victim.out.waitFor(ctx, "job done", 1); err != nil {
@@ -286,6 +288,7 @@ func TestSplitProcessesConsumerKilled(t *testing.T) {
 		}
 	}
 	e.checkAnsweredOnce(t, ids)
+	e.checkExactlyOnce(ctx, t, rec, ids)
 	redelivered := survivor.out.count("attempt=2")
 	// checkAnsweredOnce is the assertion; the counts from the logs are for
 	// the reader only (a job whose result was published just before the

@@ -8,6 +8,12 @@
 // in CERTS_RESULTS, where the relay (part of the bridge) posts them back.
 // Every process calls Open at start; it creates or updates what is missing,
 // so the topology is declared in one place only.
+//
+// Regions: streams and buckets live in one home cluster (Options.Cluster or
+// PlacementTags); processes in other regions reach them through NATS
+// gateways and bind to the same durable consumers, so a job is handed to
+// one worker at a time wherever it runs. With Options.Overflow, workers
+// outside the home region pull only while the backlog is past a threshold.
 package pipeline
 
 import (
@@ -85,6 +91,16 @@ type Options struct {
 	// Cluster pins streams and buckets to a named cluster of a supercluster
 	// (placement); empty lets the server choose.
 	Cluster string
+	// PlacementTags pins streams and buckets to servers carrying all these
+	// tags (server_tags in the NATS config, e.g. "region:us"); with Cluster
+	// both must hold.
+	PlacementTags []string
+	// Overflow, if set, turns on the regional preference: the job consumers
+	// get JetStream's overflow priority policy, and consumers outside the
+	// home region pull only while the backlog is past a threshold (see
+	// JobPullOpts). It needs nats-server 2.11 or newer. Every process must
+	// agree on it: with it on, a pull without the priority group is refused.
+	Overflow *Overflow
 	// Retention is how long job records are kept after their last change
 	// (default 30 days). Records are also the xqueue dedupe memory.
 	Retention time.Duration
@@ -102,6 +118,41 @@ type Options struct {
 	// the control service only create the job consumers when missing, so a
 	// process that does not run jobs never resets their settings.
 	UpdateJobConsumers bool
+}
+
+// Overflow is the regional preference of job consumers.
+type Overflow struct {
+	// Group is the priority group every job pull names (default "certd").
+	Group string
+	// HomeRegion is the region whose consumers always pull.
+	HomeRegion string
+	// Threshold is the backlog per action (jobs not yet handed out) from
+	// which consumers in other regions get work too (at least 1).
+	Threshold int
+}
+
+// JobPullOpts are the options a consumer in region passes when it pulls
+// jobs (Consumer.Messages): none without a regional preference; the
+// priority group in the home region; the group and the backlog threshold
+// (min_pending) elsewhere.
+func (o Options) JobPullOpts(region string) []jetstream.PullMessagesOpt {
+	if o.Overflow == nil {
+		return nil
+	}
+	ov := o.Overflow.normal()
+	opts := []jetstream.PullMessagesOpt{jetstream.PullPriorityGroup(ov.Group)}
+	if region != ov.HomeRegion {
+		opts = append(opts, jetstream.PullMinPending(ov.Threshold))
+	}
+	return opts
+}
+
+func (ov Overflow) normal() Overflow {
+	if ov.Group == "" {
+		ov.Group = "certd"
+	}
+	ov.Threshold = max(ov.Threshold, 1)
+	return ov
 }
 
 func (o *Options) defaults() {
@@ -141,8 +192,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	var placement *jetstream.Placement
-	if opts.Cluster != "" {
-		placement = &jetstream.Placement{Cluster: opts.Cluster}
+	if opts.Cluster != "" || len(opts.PlacementTags) > 0 {
+		placement = &jetstream.Placement{Cluster: opts.Cluster, Tags: opts.PlacementTags}
 	}
 	streams := []jetstream.StreamConfig{{
 		Name:        JobsStream,
@@ -179,6 +230,10 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 			// marks a job dead, so no job is ever stranded by MaxDeliver.
 			MaxDeliver:    -1,
 			MaxAckPending: opts.MaxAckPending,
+		}
+		if opts.Overflow != nil {
+			cc.PriorityPolicy = jetstream.PriorityPolicyOverflow
+			cc.PriorityGroups = []string{opts.Overflow.normal().Group}
 		}
 		upsert := js.CreateOrUpdateConsumer
 		if !opts.UpdateJobConsumers {
