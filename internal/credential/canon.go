@@ -134,9 +134,9 @@ func (c *Canonicalizer) Canonicalize(doc map[string]any) (string, error) {
 			list = []any{t}
 		}
 	}
-	dataset, err := api.ToRDF(list, opts)
+	dataset, err := c.toDataset(list)
 	if err != nil {
-		return "", fmt.Errorf("to RDF: %w", err)
+		return "", err
 	}
 	out, err := api.Normalize(dataset, opts)
 	if err != nil {
