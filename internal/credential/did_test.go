@@ -132,3 +132,19 @@ func TestBase58(t *testing.T) {
 		t.Error("invalid characters accepted")
 	}
 }
+
+func TestLoadOrCreateKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", "dev-credential-key.pem")
+	k1, created, err := LoadOrCreateKey(p)
+	if err != nil || !created {
+		t.Fatalf("first call: created=%v err=%v", created, err)
+	}
+	k2, created, err := LoadOrCreateKey(p)
+	if err != nil || created || !bytes.Equal(k1, k2) {
+		t.Fatalf("second call: created=%v err=%v same=%v", created, err, bytes.Equal(k1, k2))
+	}
+	os.WriteFile(p, []byte("garbage"), 0o600)
+	if _, _, err := LoadOrCreateKey(p); err == nil {
+		t.Fatal("a corrupt key file was replaced instead of refused")
+	}
+}

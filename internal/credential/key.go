@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // Credential keys are stored as PEM "PRIVATE KEY" blocks (PKCS #8, RFC 8410
@@ -90,4 +91,31 @@ func LoadKeyFile(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return priv, nil
+}
+
+// LoadOrCreateKey loads the key at path, or, if there is no file, makes one
+// and writes it there (parent folders 0700). created reports the latter:
+// the caller warns loudly when that is a development key.
+func LoadOrCreateKey(path string) (priv ed25519.PrivateKey, created bool, err error) {
+	priv, err = LoadKeyFile(path)
+	if err == nil {
+		return priv, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	if priv, err = GenerateKey(); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("credential key folder: %w", err)
+	}
+	if err := WriteKeyFile(path, priv); err != nil {
+		if errors.Is(err, os.ErrExist) { // another process made it first
+			priv, err = LoadKeyFile(path)
+			return priv, false, err
+		}
+		return nil, false, err
+	}
+	return priv, true, nil
 }
