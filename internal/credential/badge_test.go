@@ -108,7 +108,7 @@ func TestTamperedCredentialIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One byte of the learner's name, of the grade, of the proof's date.
-	for _, change := range [][2]string{{"Zoë", "Zoe"}, {"87%", "97%"}, {`"created":"20`, `"created":"21`}} {
+	for _, change := range [][2]string{{"Zoë", "Zoe"}, {"87%", "97%"}, {`"created": "20`, `"created": "21`}} {
 		bad := bytes.Replace(signed, []byte(change[0]), []byte(change[1]), 1)
 		if bytes.Equal(bad, signed) {
 			t.Fatalf("%q not found", change[0])

@@ -97,20 +97,35 @@ func (s *Suite) Sign(doc []byte, signer Signer, created time.Time) ([]byte, erro
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	p.ProofValue = "z" + base58Encode(ed25519.Sign(signer.Key, data))
-	pj, err := json.Marshal(p)
+	// An indented document (as BuildOpenBadge writes) gets an indented
+	// proof; a compact one a compact proof.
+	indented := bytes.IndexByte(doc, '\n') >= 0
+	var pj []byte
+	if indented {
+		pj, err = json.MarshalIndent(p, "  ", "  ")
+	} else {
+		pj, err = json.Marshal(p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	trimmed := bytes.TrimRight(doc, " \t\r\n")
-	out := make([]byte, 0, len(trimmed)+len(pj)+12)
+	out := make([]byte, 0, len(trimmed)+len(pj)+16)
 	out = append(out, trimmed[:len(trimmed)-1]...)
 	out = bytes.TrimRight(out, " \t\r\n")
 	if len(out) > 1 { // not "{"
 		out = append(out, ',')
 	}
-	out = append(out, `"proof":`...)
+	if indented {
+		out = append(out, "\n  \"proof\": "...)
+	} else {
+		out = append(out, `"proof":`...)
+	}
 	out = append(out, pj...)
-	out = append(out, '}')
+	if indented {
+		out = append(out, '\n')
+	}
+	out = append(out, '}', '\n')
 	return out, nil
 }
 
