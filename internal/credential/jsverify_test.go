@@ -40,6 +40,22 @@ func requireJSVerifier(t *testing.T) {
 // the reference verifier on them.
 func runJSVerify(t *testing.T, files map[string][]byte, documents map[string]string, credentials []string, now time.Time) (map[string]jsResult, []map[string]any) {
 	t.Helper()
+	var out struct {
+		Contexts []map[string]any `json:"contexts"`
+		Results  []jsResult       `json:"results"`
+	}
+	runNode(t, "verify.mjs", files, documents, nil, credentials, now, &out)
+	res := map[string]jsResult{}
+	for _, r := range out.Results {
+		res[r.File] = r
+	}
+	return res, out.Contexts
+}
+
+// runNode writes the files and a manifest to a temporary folder, runs a
+// harness script on it and decodes its JSON output into out.
+func runNode(t *testing.T, script string, files map[string][]byte, documents, web map[string]string, credentials []string, now time.Time, out any) {
+	t.Helper()
 	dir := t.TempDir()
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -54,7 +70,7 @@ func runJSVerify(t *testing.T, files map[string][]byte, documents map[string]str
 		ctxFiles[u] = name
 	}
 	manifest, _ := json.Marshal(map[string]any{
-		"documents": documents, "contexts": ctxFiles, "credentials": credentials,
+		"documents": documents, "contexts": ctxFiles, "credentials": credentials, "web": web,
 		"now": now.UTC().Format(time.RFC3339),
 	})
 	mpath := filepath.Join(dir, "manifest.json")
@@ -63,25 +79,16 @@ func runJSVerify(t *testing.T, files map[string][]byte, documents map[string]str
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	abs, _ := filepath.Abs(jsverifyDir)
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(abs, "verify.mjs"), mpath)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(abs, script), mpath)
 	cmd.Dir = abs
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("node verify.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("node %s: %v\n%s", script, err, stderr.String())
 	}
-	var out struct {
-		Contexts []map[string]any `json:"contexts"`
-		Results  []jsResult       `json:"results"`
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		t.Fatalf("%s output: %v\n%s", script, err, stdout.String())
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("verify.mjs output: %v\n%s", err, stdout.String())
-	}
-	res := map[string]jsResult{}
-	for _, r := range out.Results {
-		res[r.File] = r
-	}
-	return res, out.Contexts
 }
 
 // The reference implementation verifies certd's credentials and status
@@ -201,6 +208,48 @@ func TestReferenceVerifier(t *testing.T) {
 	}
 	if _, err := s.Verify(retired, doc.Resolver()); err == nil || !strings.Contains(err.Error(), "not an assertion method") {
 		t.Errorf("certd Verify(retired key) = %v", err)
+	}
+
+	// What the Learner Credential Wallet's verifier shows, with the DID
+	// document and the status list served where it fetches them.
+	didURL, _ := DIDWebDocumentURL(iss.did)
+	var wallet struct {
+		Results []struct {
+			File string `json:"file"`
+			Log  []struct {
+				ID    string `json:"id"`
+				Valid bool   `json:"valid"`
+			} `json:"log"`
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	runNode(t, "wallet.mjs", files, nil, map[string]string{didURL: "did.json", listURL: "status-1.json"},
+		[]string{"valid.json", "revoked.json", "tampered.json"}, now, &wallet)
+	checks := map[string]map[string]bool{}
+	errs := map[string]string{}
+	for _, r := range wallet.Results {
+		errs[r.File] = r.Error
+		checks[r.File] = map[string]bool{}
+		for _, l := range r.Log {
+			checks[r.File][l.ID] = l.Valid
+		}
+		t.Logf("wallet verifier on %s: %+v %s", r.File, r.Log, r.Error)
+	}
+	want := map[string]map[string]bool{
+		"valid.json":   {"valid_signature": true, "revocation_status": true, "expiration": true},
+		"revoked.json": {"valid_signature": true, "revocation_status": false},
+	}
+	// A changed credential is a fatal error for it, with no checks listed.
+	if errs["tampered.json"] == "" || checks["tampered.json"]["valid_signature"] {
+		t.Errorf("wallet verifier accepted the tampered credential")
+	}
+	for file, w := range want {
+		for id, v := range w {
+			got, ok := checks[file][id]
+			if !ok || got != v {
+				t.Errorf("wallet verifier on %s: %s = %v (present %v), want %v", file, id, got, ok, v)
+			}
+		}
 	}
 }
 
