@@ -34,6 +34,11 @@ func requireJSVerifier(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(jsverifyDir, "node_modules", "@digitalbazaar", "vc")); err != nil {
 		t.Fatalf("the reference JavaScript verifier is not installed: run %s/install.sh (npm ci from the committed lockfile)", "internal/credential/"+jsverifyDir)
 	}
+	lock, _ := os.ReadFile(filepath.Join(jsverifyDir, "package-lock.json"))
+	installed, _ := os.ReadFile(filepath.Join(jsverifyDir, "node_modules", ".certd-lock"))
+	if !bytes.Equal(lock, installed) {
+		t.Fatalf("the reference JavaScript verifier was installed from another lockfile: run %s/install.sh again", "internal/credential/"+jsverifyDir)
+	}
 }
 
 // runJSVerify writes the files and a manifest to a temporary folder and runs
