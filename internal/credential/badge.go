@@ -90,7 +90,10 @@ type (
 		URL  string   `json:"url,omitempty"`
 	}
 	obSubject struct {
-		Type        []string      `json:"type"`
+		Type []string `json:"type"`
+		// Name is what wallets show as "issued to"; the identifier is the
+		// OB 3.0 way to name a subject without a DID.
+		Name        string        `json:"name"`
 		Identifier  []obIdentity  `json:"identifier"`
 		Achievement obAchievement `json:"achievement"`
 		Result      []obResult    `json:"result,omitempty"`
@@ -149,6 +152,7 @@ func BuildOpenBadge(b Badge) ([]byte, error) {
 		Name:      b.Name,
 		CredentialSubject: obSubject{
 			Type: []string{"AchievementSubject"},
+			Name: b.LearnerName,
 			Identifier: []obIdentity{{
 				Type: "IdentityObject", IdentityHash: b.LearnerName, IdentityType: "name", Hashed: false,
 			}},

@@ -67,6 +67,7 @@ func ExampleSuite_IssueOpenBadge() {
 	//     "type": [
 	//       "AchievementSubject"
 	//     ],
+	//     "name": "Ada Lovelace",
 	//     "identifier": [
 	//       {
 	//         "type": "IdentityObject",
@@ -115,7 +116,7 @@ func ExampleSuite_IssueOpenBadge() {
 	//     "created": "2026-12-06T10:00:05Z",
 	//     "verificationMethod": "did:web:certs.example.org#key-1",
 	//     "proofPurpose": "assertionMethod",
-	//     "proofValue": "z3ez1HQdZ2P1E1nNWt7Z7saWUQMf7Q1D1v27sf6zSDnSuup66NeCFmHnhnGV9dEBNjMCeBAQzarZfoQn9eEupgLzc"
+	//     "proofValue": "z47CVWbndEmdtVJDUKbo12YMPbJjyk8W3PVptAgHN11pMDuVh48Hidrm2WGmQPSmxedDm36kt7bsELqp2ptBmk5j4"
 	//   }
 	// }
 }
