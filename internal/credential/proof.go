@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -39,6 +40,38 @@ var ErrBadSignature = errors.New("signature does not verify")
 // shared.
 type Suite struct {
 	canon *Canonicalizer
+
+	// Canonical proof configs by their JSON: in a batch many credentials
+	// share created (to the second), method and contexts.
+	cfgMu    sync.Mutex
+	cfgCache map[string]string
+}
+
+// maxCachedConfigs bounds the proof config cache; it is emptied when full.
+const maxCachedConfigs = 64
+
+func (s *Suite) canonicalProofConfig(cfg map[string]any) (string, error) {
+	key, err := json.Marshal(cfg) // map keys sorted: a stable key
+	if err != nil {
+		return "", err
+	}
+	s.cfgMu.Lock()
+	c, ok := s.cfgCache[string(key)]
+	s.cfgMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err = s.canon.Canonicalize(cfg)
+	if err != nil {
+		return "", err
+	}
+	s.cfgMu.Lock()
+	if s.cfgCache == nil || len(s.cfgCache) >= maxCachedConfigs {
+		s.cfgCache = make(map[string]string)
+	}
+	s.cfgCache[string(key)] = c
+	s.cfgMu.Unlock()
+	return c, nil
 }
 
 // NewSuite returns a suite over the pinned contexts only.
@@ -144,7 +177,7 @@ func (s *Suite) hashData(doc map[string]any, p Proof) ([]byte, error) {
 	if ctx, ok := doc["@context"]; ok {
 		cfg["@context"] = ctx
 	}
-	cp, err := s.canon.Canonicalize(cfg)
+	cp, err := s.canonicalProofConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("proof config: %w", err)
 	}
