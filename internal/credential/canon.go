@@ -103,7 +103,14 @@ func (c *Canonicalizer) activeContext(doc map[string]any, opts *ld.JsonLdOptions
 // Canonicalize returns the RDFC-1.0 canonical N-Quads of doc (a JSON object
 // decoded with encoding/json). It refuses, wrapping ErrDropped, a document
 // whose expansion drops anything.
-func (c *Canonicalizer) Canonicalize(doc map[string]any) (string, error) {
+func (c *Canonicalizer) Canonicalize(doc map[string]any) (nquads string, err error) {
+	// json-gold type-asserts its way through documents; a hostile document
+	// (certd verify reads them from anywhere) must give an error, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			nquads, err = "", fmt.Errorf("%w: JSON-LD processing failed: %v", ErrDropped, r)
+		}
+	}()
 	opts := c.options()
 	activeCtx, body, err := c.activeContext(doc, opts)
 	if err != nil {

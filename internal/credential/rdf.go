@@ -2,6 +2,7 @@ package credential
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -66,8 +67,30 @@ func (c *Canonicalizer) toDataset(expanded []any) (*ld.RDFDataset, error) {
 		}
 		ds.Graphs[graphName] = quads
 	}
+	blanks := map[string]struct{}{}
+	for _, quads := range ds.Graphs {
+		for _, q := range quads {
+			for _, n := range []ld.Node{q.Subject, q.Object, q.Graph} {
+				if b, ok := n.(ld.BlankNode); ok {
+					blanks[b.Attribute] = struct{}{}
+				}
+			}
+		}
+	}
+	if len(blanks) > MaxBlankNodes {
+		return nil, fmt.Errorf("%w: %d blank nodes, more than %d", ErrTooComplex, len(blanks), MaxBlankNodes)
+	}
 	return ds, nil
 }
+
+// MaxBlankNodes bounds the blank nodes of a document certd canonicalizes:
+// RDFC-1.0's cost can grow exponentially with many indistinguishable blank
+// nodes, and certd verifies documents from anywhere. A certd credential has
+// fewer than ten.
+const MaxBlankNodes = 64
+
+// ErrTooComplex is returned for documents beyond MaxBlankNodes.
+var ErrTooComplex = errors.New("JSON-LD document too complex to canonicalize")
 
 func (c *Canonicalizer) node(id string) (ld.Node, error) {
 	if strings.HasPrefix(id, "_:") {
