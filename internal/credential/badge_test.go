@@ -261,3 +261,21 @@ func TestConcurrentSigningIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Every credential signed in another second: no proof config cache hit.
+func BenchmarkIssueOpenBadgeNoConfigCache(b *testing.B) {
+	s, _ := NewSuite()
+	iss := newTestIssuer(b)
+	badge := testBadge(iss.did)
+	now := time.Now()
+	i := 0
+	b.ReportAllocs()
+	cpu := startCPU()
+	defer cpu.report(b)
+	for b.Loop() {
+		i++
+		if _, err := s.IssueOpenBadge(badge, iss.signer, now.Add(time.Duration(i)*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
