@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -88,17 +89,26 @@ func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *ce
 
 // Update applies fn to the current record and stores it if nothing else
 // changed it in between, retrying on conflict. fn may be called several
-// times and must only change the record it is given.
+// times and must only change the record it is given. A record fn leaves
+// as it was is not written.
+//
+// Deprecated for state changes: a job's state is changed only by
+// Lifecycle's methods. Update and Transition stay exported until the bridge
+// and the control service have moved to Lifecycle; do not add callers.
 func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
 	for attempt := 0; ; attempt++ {
 		rec, rev, err := r.get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
+		before := proto.Clone(rec)
 		if err := fn(rec); errors.Is(err, ErrNoChange) {
 			return rec, nil
 		} else if err != nil {
 			return nil, err
+		}
+		if proto.Equal(before, rec) {
+			return rec, nil // nothing to write: saves a round trip
 		}
 		rec.UpdatedAt = timestamppb.New(r.now())
 		b, err := marshal(rec)
@@ -118,7 +128,11 @@ func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRec
 	}
 }
 
-// Transition sets a record's state and appends it to the history.
+// Transition sets a record's state and appends it to the history. It
+// checks nothing: Lifecycle checks every change against the transitions
+// table before calling it.
+//
+// Deprecated: outside this package, change states with Lifecycle.
 func (r *Records) Transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
 	rec.State = state
 	rec.History = append(rec.History, &certdv1.StateChange{
