@@ -14,30 +14,39 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-// countingKV counts the writes made to the job records bucket.
+// countingKV counts the writes made to the job records bucket: those
+// that stored something, and all tries (a compare-and-set conflict is a
+// round trip too).
 type countingKV struct {
 	jetstream.KeyValue
-	writes atomic.Int64
+	writes, tries atomic.Int64
+}
+
+func (c *countingKV) count(rev uint64, err error) (uint64, error) {
+	c.tries.Add(1)
+	if err == nil {
+		c.writes.Add(1)
+	}
+	return rev, err
 }
 
 func (c *countingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
-	c.writes.Add(1)
-	return c.KeyValue.Put(ctx, k, v)
+	return c.count(c.KeyValue.Put(ctx, k, v))
 }
 
 func (c *countingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	c.writes.Add(1)
-	return c.KeyValue.Create(ctx, k, v, opts...)
+	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
 }
 
 func (c *countingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
-	c.writes.Add(1)
-	return c.KeyValue.Update(ctx, k, v, rev)
+	return c.count(c.KeyValue.Update(ctx, k, v, rev))
 }
 
 // maxWritesPerCreateJob bounds the record writes of one create job on the
 // happy path, from xqueue pull to the recorded answer. Lower it when a
-// change removes a write; a change that adds one fails here.
+// change removes a write; a change that adds one fails here. (5: the
+// bridge still records ACCEPTED and then QUEUED; with Lifecycle.Submit it
+// is one write, and the bound 4.)
 const maxWritesPerCreateJob = 5
 
 // TestRecordWritesPerCreateJob counts the compare-and-set writes on job
@@ -68,7 +77,7 @@ func TestRecordWritesPerCreateJob(t *testing.T) {
 		}
 	}
 	per := float64(counter.writes.Load()) / n
-	t.Logf("record writes per create job: %.2f", per)
+	t.Logf("record writes per create job: %.2f (%.2f tries with conflicts)", per, float64(counter.tries.Load())/n)
 	if per > maxWritesPerCreateJob {
 		t.Errorf("a create job made %.2f record writes, want at most %d", per, maxWritesPerCreateJob)
 	}

@@ -158,12 +158,16 @@ func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.Job
 // answer or is held: the delivery is then not run (Resend sends a
 // RESULT_READY record's result again, in case it was lost).
 //
-// On a first delivery of a job that is waiting (ACCEPTED or QUEUED) the
-// start is not written: the attempt is recorded by Finish, Retry or Hold,
-// which saves a record write on every job. Any later delivery records the
-// start (RUNNING, attempts+1) before running, so that a job that kills its
-// worker every time is still counted and held.
-func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, firstDelivery bool) (*certdv1.JobRecord, int, error) {
+// delivered is JetStream's delivery count of the message. On a first
+// delivery of a job that is waiting (ACCEPTED or QUEUED) the start is not
+// written: the attempt is recorded by Finish, Retry or Hold, which saves a
+// record write on every job. Any later delivery records the start
+// (RUNNING, attempts+1) before running, so that a job that kills its worker
+// every time is still counted and held; if the record still says waiting,
+// the earlier delivery's unrecorded attempt is counted too (it may have
+// crashed its worker; a delivery nak'ed unstarted at shutdown is counted
+// as well, an over-count of one).
+func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, delivered int) (*certdv1.JobRecord, int, error) {
 	check := func(r *certdv1.JobRecord) error {
 		if r.Generation > job.Generation {
 			return fmt.Errorf("job %s generation %d < %d: %w", job.Id, job.Generation, r.Generation, ErrStale)
@@ -176,7 +180,7 @@ func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, firstDelivery b
 		}
 		return nil
 	}
-	if firstDelivery {
+	if delivered <= 1 {
 		r, err := l.p.Records.Get(ctx, job.Id)
 		if err != nil {
 			return nil, 0, err
@@ -194,6 +198,9 @@ func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, firstDelivery b
 		if err := check(r); err != nil {
 			done = r
 			return err
+		}
+		if (r.State == sAccepted || r.State == sQueued) && delivered > 1 {
+			r.Attempts++ // the earlier delivery that did not record its end
 		}
 		r.Attempts++
 		r.Worker, r.Region = l.worker, l.region

@@ -47,7 +47,7 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	case pipeline.EventQueue:
 		err = l.Republish(ctx, rec)
 	case pipeline.EventStart:
-		_, _, err = l.Start(ctx, job, false)
+		_, _, err = l.Start(ctx, job, 2)
 	case pipeline.EventFinish:
 		_, err = l.Finish(ctx, job, 1, res)
 	case pipeline.EventClaim:
