@@ -119,6 +119,10 @@ type Config struct {
 	DrainTimeout time.Duration // how long handlers may run after Run's ctx ends (default 1 min)
 	RetryBase    time.Duration // first backoff of a plain error (default 1 s)
 	RetryLimit   time.Duration // longest backoff (default 2 min)
+	// CheckEvery is how often each source's consumer is looked up: a pull
+	// iterator does not notice its consumer being deleted, so the pool
+	// asks, and stops when it or its stream is gone (default 5 s).
+	CheckEvery time.Duration
 	Log          *slog.Logger
 	Metrics      Metrics // nil: none
 }
@@ -146,6 +150,9 @@ func New(cfg Config, mw ...Middleware) *Pool {
 	}
 	if cfg.RetryLimit <= 0 {
 		cfg.RetryLimit = 2 * time.Minute
+	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = 5 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -230,6 +237,11 @@ func (p *Pool) Run(ctx context.Context, sources ...Source) error {
 			}
 		}()
 	}
+	loops.Add(1)
+	go func() {
+		defer loops.Done()
+		p.watch(loopCtx, stopLoops, sources)
+	}()
 	loops.Wait()
 	stopAll() // prefetched, unstarted messages are redelivered elsewhere
 	jobs.Wait()
@@ -237,6 +249,27 @@ func (p *Pool) Run(ctx context.Context, sources ...Source) error {
 		return err
 	}
 	return nil
+}
+
+// watch looks the sources' consumers up every CheckEvery and stops the
+// pool when one is gone.
+func (p *Pool) watch(ctx context.Context, stop context.CancelCauseFunc, sources []Source) {
+	t := time.NewTicker(p.cfg.CheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range sources {
+			_, err := s.Consumer.Info(ctx)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				stop(fmt.Errorf("%s: %w: %w", s.Name, ErrSourceStopped, err))
+				return
+			}
+		}
+	}
 }
 
 // wrap applies the middleware: Recover outermost, then the caller's.
