@@ -123,8 +123,8 @@ type Config struct {
 	// iterator does not notice its consumer being deleted, so the pool
 	// asks, and stops when it or its stream is gone (default 5 s).
 	CheckEvery time.Duration
-	Log          *slog.Logger
-	Metrics      Metrics // nil: none
+	Log        *slog.Logger
+	Metrics    Metrics // nil: none
 }
 
 // Pool runs handlers over sources. Create it with New.
