@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -198,3 +201,79 @@ undo: queued -> accepted
 undo: queued -> dead
 undo: result_ready -> dead
 `
+
+// countingKV counts the writes that stored something in the records bucket.
+type countingKV struct {
+	jetstream.KeyValue
+	writes atomic.Int64
+}
+
+func (c *countingKV) count(rev uint64, err error) (uint64, error) {
+	if err == nil {
+		c.writes.Add(1)
+	}
+	return rev, err
+}
+
+func (c *countingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
+	return c.count(c.KeyValue.Put(ctx, k, v))
+}
+
+func (c *countingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
+}
+
+func (c *countingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
+	return c.count(c.KeyValue.Update(ctx, k, v, rev))
+}
+
+// TestHappyPathWrites: through the Lifecycle, an xqueue job costs four
+// record writes from pull to recorded answer (submit, finish, claim,
+// settle; a first delivery does not write its start), and the answer is
+// stored once and read back from the record.
+func TestHappyPathWrites(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	kv, err := p.JS.KeyValue(ctx, pipeline.JobsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &countingKV{KeyValue: kv}
+	p.Records = pipeline.NewRecords(counter)
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-1", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+	if created, _, err := l.Submit(ctx, rec, "pulled"); err != nil || !created {
+		t.Fatalf("submit: %v %v", created, err)
+	}
+	job := pipeline.JobFromRecord(rec)
+	_, attempt, err := l.Start(ctx, job, 1)
+	if err != nil || attempt != 1 {
+		t.Fatalf("start: attempt %d, %v", attempt, err)
+	}
+	answer := []byte(`{"action":"create"}`)
+	if _, err := l.Finish(ctx, job, attempt, &certdv1.Result{JobId: job.Id, Ok: true, Answer: answer}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := l.Claim(ctx, job.Id, false)
+	if err != nil || claimed.PostingKey != "k1" || string(claimed.Answer) != string(answer) {
+		t.Fatalf("claim: %v, key %q, answer %q", err, claimed.GetPostingKey(), claimed.GetAnswer())
+	}
+	if err := l.Settle(ctx, job.Id, certdv1.JobState_JOB_STATE_ANSWERED, "answered", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.writes.Load(); n != 4 {
+		t.Errorf("%d record writes, want 4", n)
+	}
+	got, err := p.Records.Get(ctx, job.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != certdv1.JobState_JOB_STATE_ANSWERED || got.Attempts != 1 || got.AnswersPosted != 1 || got.PostingKey != "" {
+		t.Errorf("record: %s, attempts %d, posted %d, claim %q", got.State, got.Attempts, got.AnswersPosted, got.PostingKey)
+	}
+	// A second answer for the same generation is refused: stored once.
+	if _, err := l.Finish(ctx, job, 2, &certdv1.Result{JobId: job.Id, Ok: false}); !errors.Is(err, pipeline.ErrTransition) {
+		t.Errorf("second finish: %v, want ErrTransition", err)
+	}
+}
