@@ -61,6 +61,9 @@ func (r *Records) get(ctx context.Context, id string) (*certdv1.JobRecord, uint6
 // Create stores a new record. If a record with that id exists already it
 // returns false and the existing record, untouched: this is the lasting
 // dedupe of xqueue submissions.
+//
+// Deprecated for new jobs: use Lifecycle.Submit, which records and
+// publishes in the documented order with one write.
 func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *certdv1.JobRecord, error) {
 	now := timestamppb.New(r.now())
 	rec.CreatedAt, rec.UpdatedAt = now, now
