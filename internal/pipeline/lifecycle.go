@@ -98,6 +98,25 @@ func (l *Lifecycle) Submit(ctx context.Context, rec *certdv1.JobRecord, note str
 	return true, rec, nil
 }
 
+// Reject records a new job whose body cannot be a job together with its
+// error answer (RESULT_READY, one write) and publishes the result for the
+// relay; it never runs. An existing record is returned untouched with
+// false, as by Submit. If only the publish fails, the error is returned
+// and the record keeps the answer; Resend sends it again.
+func (l *Lifecycle) Reject(ctx context.Context, rec *certdv1.JobRecord, res *certdv1.Result, note string) (bool, *certdv1.JobRecord, error) {
+	rec.State = sNone
+	if err := l.move(rec, EventAccept, sReady, note); err != nil {
+		return false, nil, err
+	}
+	storeAnswer(rec, res)
+	rec.LastError = res.ErrorReason
+	created, existing, err := l.p.Records.Create(ctx, rec)
+	if err != nil || !created {
+		return false, existing, err
+	}
+	return true, rec, l.Resend(ctx, rec)
+}
+
 // publish publishes rec's job, and on failure undoes QUEUED to ACCEPTED.
 func (l *Lifecycle) publish(ctx context.Context, rec *certdv1.JobRecord) error {
 	perr := l.p.PublishJob(ctx, JobFromRecord(rec))

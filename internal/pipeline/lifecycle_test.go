@@ -43,7 +43,11 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	switch e {
 	case pipeline.EventAccept:
 		var created bool
-		created, _, err = l.Submit(ctx, rec, "test")
+		if to == certdv1.JobState_JOB_STATE_RESULT_READY {
+			created, _, err = l.Reject(ctx, rec, &certdv1.Result{JobId: id, Answer: []byte(`{}`), ErrorReason: "bad"}, "test")
+		} else {
+			created, _, err = l.Submit(ctx, rec, "test")
+		}
 		if err == nil && !created {
 			return false // the record exists: nothing was written
 		}
@@ -164,6 +168,7 @@ func short(s certdv1.JobState) string {
 }
 
 const documentedMachine = `accept: none -> queued
+accept: none -> result_ready
 queue: accepted -> queued
 start: accepted -> running
 start: queued -> running

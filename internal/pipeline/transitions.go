@@ -12,7 +12,7 @@ type Event uint8
 
 // The events of a job's life, in the order of the happy path first.
 const (
-	EventAccept  Event = iota + 1 // the record is created (Lifecycle.Submit)
+	EventAccept  Event = iota + 1 // the record is created (Submit, Reject)
 	EventQueue                    // its job message is published (Submit, Republish)
 	EventStart                    // an attempt begins (Start)
 	EventFinish                   // the answer is stored, once (Finish)
@@ -57,8 +57,9 @@ type edge struct{ from, to certdv1.JobState }
 // follow which; Lifecycle checks every write against it.
 var transitions = map[Event][]edge{
 	// A record is created queued: its publish follows at once (and if it
-	// fails, EventUndo puts it back to accepted).
-	EventAccept: {{sNone, sQueued}},
+	// fails, EventUndo puts it back to accepted). A body that cannot be a
+	// job is recorded with its error answer instead.
+	EventAccept: {{sNone, sQueued}, {sNone, sReady}},
 	EventQueue:  {{sAccepted, sQueued}},
 	// An attempt starts from the queue, after a transient failure, or again
 	// after a worker died holding the job. (A first delivery may also run
