@@ -121,7 +121,8 @@ type Config struct {
 	RetryLimit   time.Duration // longest backoff (default 2 min)
 	// CheckEvery is how often each source's consumer is looked up: a pull
 	// iterator does not notice its consumer being deleted, so the pool
-	// asks, and stops when it or its stream is gone (default 5 s).
+	// asks, and stops when it or its stream is found gone twice in a row
+	// (default 5 s).
 	CheckEvery time.Duration
 	Log        *slog.Logger
 	Metrics    Metrics // nil: none
@@ -256,15 +257,22 @@ func (p *Pool) Run(ctx context.Context, sources ...Source) error {
 func (p *Pool) watch(ctx context.Context, stop context.CancelCauseFunc, sources []Source) {
 	t := time.NewTicker(p.cfg.CheckEvery)
 	defer t.Stop()
+	missing := make([]int, len(sources)) // consecutive lookups that found none
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		for _, s := range sources {
+		for i, s := range sources {
 			_, err := s.Consumer.Info(ctx)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				missing[i] = 0 // found, or the lookup itself failed: no verdict
+				continue
+			}
+			// Twice in a row, so that a cluster electing a leader is not
+			// taken for a deleted consumer.
+			if missing[i]++; missing[i] >= 2 {
 				stop(fmt.Errorf("%s: %w: %w", s.Name, ErrSourceStopped, err))
 				return
 			}
