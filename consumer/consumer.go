@@ -25,7 +25,13 @@ type JobHandler interface {
 	Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error)
 }
 
-// Consumer pulls jobs of every action from JetStream and runs them.
+// Consumer pulls jobs of every action from JetStream and runs them on a
+// worker.Pool. It never writes a job's state itself: every change goes
+// through pipeline.Lifecycle (start, finish, retry, hold), which records
+// before it publishes. Every failure of the handler is mapped to a kind by
+// Classify alone: Invalid is answered with an error now, Held waits for an
+// operator, Transient is retried with backoff and held after the last
+// attempt. A panic in the handler is a Transient failure of that job.
 type Consumer struct {
 	p            *pipeline.Pipeline
 	h            JobHandler
