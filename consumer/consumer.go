@@ -140,7 +140,7 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 	// Attempts are counted in the record when work starts, not from
 	// JetStream's delivery count, which also counts deliveries that never
 	// ran (a nak at shutdown, a prefetched message redelivered).
-	rec, attempt, err := c.life.Start(ctx, job, d.Delivered)
+	a, err := c.life.Start(ctx, job, d.Delivered)
 	switch {
 	case errors.Is(err, pipeline.ErrStale):
 		d.Log.Debug("delivery skipped: an older generation")
@@ -148,7 +148,7 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 	case errors.Is(err, pipeline.ErrDone):
 		// Answered before a crash, or held. A RESULT_READY record may have
 		// lost its result message: send it again (deduplicated).
-		if err := c.life.Resend(ctx, rec); err != nil {
+		if err := c.life.Resend(ctx, a.Record); err != nil {
 			d.Log.Warn("sending the stored result again failed", "err", err)
 			return worker.RetryAfter(c.retryBase, err)
 		}
@@ -160,11 +160,11 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 		d.Log.Warn("record attempt failed", "err", err)
 		return worker.RetryAfter(c.retryBase, err)
 	}
-	d.Annotate("attempt", attempt)
-	if attempt > c.maxAttempts {
+	d.Annotate("attempt", a.N)
+	if a.N > c.maxAttempts {
 		// Delivered again after the last attempt (a worker died while
 		// holding it): hold it without running it once more.
-		return c.hold(ctx, d, job, attempt, fmt.Errorf("worker lost the job %d times", attempt-1))
+		return c.hold(ctx, d, a, fmt.Errorf("worker lost the job %d times", a.N-1))
 	}
 
 	c.counts.Add(1, 0, 0)
@@ -180,18 +180,18 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 		case failure.Invalid:
 			reason := err.Error()
 			res = &certdv1.Result{JobId: job.Id, Ok: false, ErrorReason: reason,
-				Answer: pipeline.ErrorAnswer(rec.Username, rec.CourseId, reason)}
+				Answer: pipeline.ErrorAnswer(a.Record.Username, a.Record.CourseId, reason)}
 		case failure.Held:
 			c.counts.Add(0, 0, 1)
-			return c.hold(ctx, d, job, attempt, err)
+			return c.hold(ctx, d, a, err)
 		default:
 			c.counts.Add(0, 0, 1)
-			if attempt >= c.maxAttempts {
-				return c.hold(ctx, d, job, attempt, err)
+			if a.N >= c.maxAttempts {
+				return c.hold(ctx, d, a, err)
 			}
-			delay := pipeline.Backoff(attempt, c.retryBase, maxRetryDelay)
+			delay := pipeline.Backoff(a.N, c.retryBase, maxRetryDelay)
 			d.Log.Warn("job failed; will retry", "retry_in", delay.Round(time.Millisecond), "err", err)
-			if rerr := c.life.Retry(ctx, job, attempt, err); rerr != nil {
+			if rerr := c.life.Retry(ctx, a, err); rerr != nil {
 				d.Log.Warn("record retry failed", "err", rerr)
 			}
 			return worker.RetryAfter(delay, err)
@@ -199,7 +199,7 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 	}
 	c.counts.Add(0, 1, 0)
 	res.Generation = job.Generation
-	if _, err := c.life.Finish(ctx, job, attempt, res); err != nil {
+	if _, err := c.life.Finish(ctx, a, res); err != nil {
 		if errors.Is(err, pipeline.ErrTransition) || errors.Is(err, pipeline.ErrStale) {
 			// Answered meanwhile by another delivery, or requeued.
 			d.Log.Info("answer not stored: the job moved on", "err", err)
@@ -220,8 +220,8 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 
 // hold marks a job dead and held, and only then removes it from the
 // stream: a job whose record could not be marked stays in the stream.
-func (c *Consumer) hold(ctx context.Context, d *worker.Delivery, job *certdv1.Job, attempt int, cause error) error {
-	if err := c.life.Hold(ctx, job, attempt, cause); err != nil {
+func (c *Consumer) hold(ctx context.Context, d *worker.Delivery, a *pipeline.Attempt, cause error) error {
+	if err := c.life.Hold(ctx, a, cause); err != nil {
 		d.Log.Warn("record hold failed", "err", err)
 		return worker.RetryAfter(c.retryBase, err)
 	}

@@ -171,11 +171,36 @@ func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.Job
 	})
 }
 
-// Start begins an attempt of job and returns the record and the attempt's
-// number (1-based). It returns ErrStale for a message of an older
-// generation and ErrDone (with the record) when this generation has an
-// answer or is held: the delivery is then not run (Resend sends a
-// RESULT_READY record's result again, in case it was lost).
+// Attempt is one run of a job, from Start to Finish, Retry or Hold.
+type Attempt struct {
+	Job *certdv1.Job
+	N   int // the attempt's number, 1-based
+	// Record is the job's record as Start last saw it (also on ErrDone).
+	Record *certdv1.JobRecord
+	rev    uint64 // Record's revision; 0: unknown
+}
+
+// NewAttempt describes attempt n of job for Finish, Retry or Hold without
+// Start (a job answered without running, or a test).
+func NewAttempt(job *certdv1.Job, n int) *Attempt { return &Attempt{Job: job, N: n} }
+
+// update changes the attempt's record, trying first on the copy Start saw.
+func (l *Lifecycle) update(ctx context.Context, a *Attempt, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
+	known := a.Record
+	if a.rev == 0 {
+		known = nil
+	}
+	rec, rev, err := l.p.Records.update(ctx, a.Job.Id, known, a.rev, fn)
+	if err == nil {
+		a.Record, a.rev = rec, rev
+	}
+	return rec, err
+}
+
+// Start begins an attempt of job. It returns ErrStale for a message of an
+// older generation and ErrDone (with the attempt's Record set) when this
+// generation has an answer or is held: the delivery is then not run
+// (Resend sends a RESULT_READY record's result again, in case it was lost).
 //
 // delivered is JetStream's delivery count of the message. On a first
 // delivery of a job that is waiting (ACCEPTED or QUEUED) the start is not
@@ -186,7 +211,8 @@ func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.Job
 // the earlier delivery's unrecorded attempt is counted too (it may have
 // crashed its worker; a delivery nak'ed unstarted at shutdown is counted
 // as well, an over-count of one).
-func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, delivered int) (*certdv1.JobRecord, int, error) {
+func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, delivered int) (*Attempt, error) {
+	a := &Attempt{Job: job}
 	check := func(r *certdv1.JobRecord) error {
 		if r.Generation > job.Generation {
 			return fmt.Errorf("job %s generation %d < %d: %w", job.Id, job.Generation, r.Generation, ErrStale)
@@ -200,22 +226,23 @@ func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, delivered int) 
 		return nil
 	}
 	if delivered <= 1 {
-		r, err := l.p.Records.Get(ctx, job.Id)
+		r, rev, err := l.p.Records.get(ctx, job.Id)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
+		a.Record, a.rev = r, rev
 		if err := check(r); err != nil {
-			return r, 0, err
+			return a, err
 		}
 		if (r.State == sAccepted || r.State == sQueued) && r.Generation == job.Generation {
-			return r, int(r.Attempts) + 1, nil
+			a.N = int(r.Attempts) + 1
+			return a, nil
 		}
 	}
-	var done *certdv1.JobRecord
-	r, err := l.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
-		done = nil
+	var seen *certdv1.JobRecord
+	r, rev, err := l.p.Records.update(ctx, job.Id, nil, 0, func(r *certdv1.JobRecord) error {
+		seen = r
 		if err := check(r); err != nil {
-			done = r
 			return err
 		}
 		if (r.State == sAccepted || r.State == sQueued) && delivered > 1 {
@@ -226,9 +253,11 @@ func (l *Lifecycle) Start(ctx context.Context, job *certdv1.Job, delivered int) 
 		return l.move(r, EventStart, sRunning, fmt.Sprintf("attempt %d", r.Attempts))
 	})
 	if err != nil {
-		return done, 0, err
+		a.Record = seen
+		return a, err
 	}
-	return r, int(r.Attempts), nil
+	a.Record, a.rev, a.N = r, rev, int(r.Attempts)
+	return a, nil
 }
 
 // attempted records a finished attempt (started or not) on r.
@@ -237,21 +266,22 @@ func (l *Lifecycle) attempted(r *certdv1.JobRecord, attempt int) {
 	r.Worker, r.Region = l.worker, l.region
 }
 
-// Finish stores the answer of attempt (numbered by Start) of job: the
-// record becomes RESULT_READY, and then the result is published for the
-// relay. The answer is stored once: a record of this generation that has
-// an answer already refuses it (ErrTransition). If only the publish fails,
-// the record keeps the answer and the error is returned: the job's
-// redelivery sends the result again (Resend).
-func (l *Lifecycle) Finish(ctx context.Context, job *certdv1.Job, attempt int, res *certdv1.Result) (*certdv1.JobRecord, error) {
-	rec, err := l.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
+// Finish stores the answer of attempt a: the record becomes RESULT_READY,
+// and then the result is published for the relay. The answer is stored
+// once: a record of this generation that has an answer already refuses it
+// (ErrTransition). If only the publish fails, the record keeps the answer
+// and the error is returned: the job's redelivery sends the result again
+// (Resend).
+func (l *Lifecycle) Finish(ctx context.Context, a *Attempt, res *certdv1.Result) (*certdv1.JobRecord, error) {
+	job := a.Job
+	rec, err := l.update(ctx, a, func(r *certdv1.JobRecord) error {
 		if r.Generation != job.Generation {
 			return fmt.Errorf("job %s generation %d != %d: %w", job.Id, job.Generation, r.Generation, ErrStale)
 		}
 		if err := l.move(r, EventFinish, sReady, res.ErrorReason); err != nil {
 			return err
 		}
-		l.attempted(r, attempt)
+		l.attempted(r, a.N)
 		storeAnswer(r, res)
 		r.LastError = res.ErrorReason
 		return nil
@@ -265,7 +295,7 @@ func (l *Lifecycle) Finish(ctx context.Context, job *certdv1.Job, attempt int, r
 // Answer stores an answer for a job that never ran (a body that cannot be
 // a job) and publishes it; otherwise as Finish.
 func (l *Lifecycle) Answer(ctx context.Context, rec *certdv1.JobRecord, res *certdv1.Result) (*certdv1.JobRecord, error) {
-	return l.Finish(ctx, JobFromRecord(rec), int(rec.Attempts), res)
+	return l.Finish(ctx, NewAttempt(JobFromRecord(rec), int(rec.Attempts)), res)
 }
 
 func storeAnswer(r *certdv1.JobRecord, res *certdv1.Result) {
@@ -295,27 +325,28 @@ func ResultFromRecord(rec *certdv1.JobRecord) *certdv1.Result {
 	return res
 }
 
-// Retry records that attempt of job failed transiently; JetStream
-// redelivers it after the backoff the caller chose.
-func (l *Lifecycle) Retry(ctx context.Context, job *certdv1.Job, attempt int, cause error) error {
-	return l.fail(ctx, job, attempt, EventRetry, sRetrying, cause)
+// Retry records that attempt a failed transiently; JetStream redelivers
+// the job after the backoff the caller chose.
+func (l *Lifecycle) Retry(ctx context.Context, a *Attempt, cause error) error {
+	return l.fail(ctx, a, EventRetry, sRetrying, cause)
 }
 
-// Hold marks job dead and held for an operator (Requeue or Fail) after
-// attempt failed.
-func (l *Lifecycle) Hold(ctx context.Context, job *certdv1.Job, attempt int, cause error) error {
-	return l.fail(ctx, job, attempt, EventHold, sDead, cause)
+// Hold marks the job of attempt a dead and held for an operator (Requeue
+// or Fail).
+func (l *Lifecycle) Hold(ctx context.Context, a *Attempt, cause error) error {
+	return l.fail(ctx, a, EventHold, sDead, cause)
 }
 
-func (l *Lifecycle) fail(ctx context.Context, job *certdv1.Job, attempt int, e Event, to certdv1.JobState, cause error) error {
-	_, err := l.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
+func (l *Lifecycle) fail(ctx context.Context, a *Attempt, e Event, to certdv1.JobState, cause error) error {
+	job := a.Job
+	_, err := l.update(ctx, a, func(r *certdv1.JobRecord) error {
 		if r.Generation != job.Generation {
 			return fmt.Errorf("job %s generation %d != %d: %w", job.Id, job.Generation, r.Generation, ErrStale)
 		}
 		if err := l.move(r, e, to, cause.Error()); err != nil {
 			return err
 		}
-		l.attempted(r, attempt)
+		l.attempted(r, a.N)
 		r.LastError = cause.Error()
 		if to == sDead {
 			r.DeadAt = l.now()

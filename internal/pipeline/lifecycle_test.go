@@ -54,9 +54,9 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	case pipeline.EventQueue:
 		err = l.Republish(ctx, rec)
 	case pipeline.EventStart:
-		_, _, err = l.Start(ctx, job, 2)
+		_, err = l.Start(ctx, job, 2)
 	case pipeline.EventFinish:
-		_, err = l.Finish(ctx, job, 1, res)
+		_, err = l.Finish(ctx, pipeline.NewAttempt(job, 1), res)
 	case pipeline.EventClaim:
 		reoffer := from == certdv1.JobState_JOB_STATE_ANSWERED || from == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN
 		_, err = l.Claim(ctx, id, reoffer)
@@ -65,9 +65,9 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	case pipeline.EventRelease:
 		err = l.Release(ctx, id, "test")
 	case pipeline.EventRetry:
-		err = l.Retry(ctx, job, 1, errors.New("test"))
+		err = l.Retry(ctx, pipeline.NewAttempt(job, 1), errors.New("test"))
 	case pipeline.EventHold:
-		err = l.Hold(ctx, job, 1, errors.New("test"))
+		err = l.Hold(ctx, pipeline.NewAttempt(job, 1), errors.New("test"))
 	case pipeline.EventRequeue:
 		_, err = l.Requeue(ctx, id, "test", nil)
 	case pipeline.EventGiveUp:
@@ -210,7 +210,12 @@ undo: result_ready -> dead
 // countingKV counts the writes that stored something in the records bucket.
 type countingKV struct {
 	jetstream.KeyValue
-	writes atomic.Int64
+	writes, reads atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
+	c.reads.Add(1)
+	return c.KeyValue.Get(ctx, k)
 }
 
 func (c *countingKV) count(rev uint64, err error) (uint64, error) {
@@ -252,12 +257,12 @@ func TestHappyPathWrites(t *testing.T) {
 		t.Fatalf("submit: %v %v", created, err)
 	}
 	job := pipeline.JobFromRecord(rec)
-	_, attempt, err := l.Start(ctx, job, 1)
-	if err != nil || attempt != 1 {
-		t.Fatalf("start: attempt %d, %v", attempt, err)
+	a, err := l.Start(ctx, job, 1)
+	if err != nil || a.N != 1 {
+		t.Fatalf("start: %v", err)
 	}
 	answer := []byte(`{"action":"create"}`)
-	if _, err := l.Finish(ctx, job, attempt, &certdv1.Result{JobId: job.Id, Ok: true, Answer: answer}); err != nil {
+	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: true, Answer: answer}); err != nil {
 		t.Fatal(err)
 	}
 	claimed, err := l.Claim(ctx, job.Id, false)
@@ -270,6 +275,10 @@ func TestHappyPathWrites(t *testing.T) {
 	if n := counter.writes.Load(); n != 4 {
 		t.Errorf("%d record writes, want 4", n)
 	}
+	// Reads: start, claim, settle; finish writes on the copy start read.
+	if n := counter.reads.Load(); n != 3 {
+		t.Errorf("%d record reads, want 3", n)
+	}
 	got, err := p.Records.Get(ctx, job.Id)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +287,7 @@ func TestHappyPathWrites(t *testing.T) {
 		t.Errorf("record: %s, attempts %d, posted %d, claim %q", got.State, got.Attempts, got.AnswersPosted, got.PostingKey)
 	}
 	// A second answer for the same generation is refused: stored once.
-	if _, err := l.Finish(ctx, job, 2, &certdv1.Result{JobId: job.Id, Ok: false}); !errors.Is(err, pipeline.ErrTransition) {
+	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: false}); !errors.Is(err, pipeline.ErrTransition) {
 		t.Errorf("second finish: %v, want ErrTransition", err)
 	}
 }

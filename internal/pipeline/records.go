@@ -99,34 +99,55 @@ func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *ce
 // Lifecycle's methods. Update and Transition stay exported until the bridge
 // and the control service have moved to Lifecycle; do not add callers.
 func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
+	rec, _, err := r.update(ctx, id, nil, 0, fn)
+	return rec, err
+}
+
+// update is Update that also returns the revision written (or read, when
+// nothing changed). With known, a copy of the record as read at revision
+// rev, its first try writes without reading: a record nobody changed since
+// costs one round trip instead of two. Only a write is decided on that
+// copy; a refusal or no change is decided again on a fresh read.
+func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecord, knownRev uint64, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, uint64, error) {
 	for attempt := 0; ; attempt++ {
-		rec, rev, err := r.get(ctx, id)
-		if err != nil {
-			return nil, err
+		var rec *certdv1.JobRecord
+		var rev uint64
+		guess := attempt == 0 && known != nil
+		if guess {
+			rec, rev = proto.Clone(known).(*certdv1.JobRecord), knownRev
+		} else {
+			var err error
+			if rec, rev, err = r.get(ctx, id); err != nil {
+				return nil, 0, err
+			}
 		}
 		before := proto.Clone(rec)
-		if err := fn(rec); errors.Is(err, ErrNoChange) {
-			return rec, nil
+		err := fn(rec)
+		if guess && (err != nil || proto.Equal(before, rec)) {
+			continue // decided on a copy that may be old: decide again on a fresh read
+		}
+		if errors.Is(err, ErrNoChange) {
+			return rec, rev, nil
 		} else if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if proto.Equal(before, rec) {
-			return rec, nil // nothing to write: saves a round trip
+			return rec, rev, nil // nothing to write: saves a round trip
 		}
 		rec.UpdatedAt = timestamppb.New(r.now())
 		b, err := marshal(rec)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		_, err = r.kv.Update(ctx, id, b, rev)
+		nrev, err := r.kv.Update(ctx, id, b, rev)
 		if err == nil {
-			return rec, nil
+			return rec, nrev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt > 100 {
-			return nil, fmt.Errorf("update record %s: %w", id, err)
+			return nil, 0, fmt.Errorf("update record %s: %w", id, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }
