@@ -107,3 +107,53 @@ func TestKindsDecideTheOutcome(t *testing.T) {
 		t.Errorf("answer %v", a)
 	}
 }
+
+// TestAnswerRecordedButNotPublishedIsSent: a consumer that crashed after
+// recording a job's answer and before publishing its result leaves the
+// job message in the stream; the next delivery sends the stored answer
+// instead of running the job again, and the LMS gets it once.
+func TestAnswerRecordedButNotPublishedIsSent(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	xs, xq := env.XQueue(t)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	ctx := ctxFor(t)
+	id := xs.Submit(createBody(t, "jdoe", "Jane Doe"))
+	jobID := fmt.Sprintf("xq-%d", id)
+	if _, err := testenv.WaitState(ctx, env, jobID, certdv1.JobState_JOB_STATE_QUEUED); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the answer is in the record, no result was published.
+	stored := []byte(`{"action":"create","stored":"yes"}`)
+	if _, err := env.P.Records.Update(ctx, jobID, func(r *certdv1.JobRecord) error {
+		r.Answer, r.AnswerOk = stored, true
+		env.P.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, "", "crashed-worker", "")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	env.RunConsumer(t, nil, countingHandler{env.Handler, &runs})
+	cbs, err := xs.WaitCallbacks(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := answerOf(t, cbs[0]); a["stored"] != "yes" {
+		t.Errorf("posted %s, want the stored answer", cbs[0].Body)
+	}
+	if _, err := testenv.WaitState(ctx, env, jobID, certdv1.JobState_JOB_STATE_ANSWERED); err != nil {
+		t.Fatal(err)
+	}
+	if n := runs.Load(); n != 0 {
+		t.Errorf("the job ran %d times after its answer was recorded", n)
+	}
+}
+
+type countingHandler struct {
+	inner consumer.JobHandler
+	runs  *atomic.Int32
+}
+
+func (c countingHandler) Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error) {
+	c.runs.Add(1)
+	return c.inner.Handle(ctx, job)
+}
