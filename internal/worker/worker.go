@@ -54,6 +54,19 @@ type Delivery struct {
 // Annotate adds attributes to every later log line about d.
 func (d *Delivery) Annotate(args ...any) { d.Log = d.Log.With(args...) }
 
+type deliveryKey struct{}
+
+// Log is the message-scoped logger of the delivery being handled with ctx
+// (with every Annotate made so far), or slog.Default outside a handler.
+// Code below a handler (a job handler that knows nothing of JetStream)
+// logs through it, so its lines carry the job id too.
+func Log(ctx context.Context) *slog.Logger {
+	if d, ok := ctx.Value(deliveryKey{}).(*Delivery); ok {
+		return d.Log
+	}
+	return slog.Default()
+}
+
 // Handler handles one delivery. What it returns settles the message:
 //   - nil: done (double-acked);
 //   - an error from Drop: the message can never be handled (termed);
@@ -298,7 +311,7 @@ func (p *Pool) serve(ctx context.Context, source string, msg jetstream.Msg, h Ha
 		d.Delivered = int(md.NumDelivered)
 	}
 	start := time.Now()
-	err := h(ctx, d)
+	err := h(context.WithValue(ctx, deliveryKey{}, d), d)
 	alive()
 	outcome := p.settle(ctx, d, err)
 	if p.cfg.Metrics != nil {

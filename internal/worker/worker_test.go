@@ -87,6 +87,7 @@ func TestPanicIsRetriedAndTheProcessKeepsServing(t *testing.T) {
 	h := func(ctx context.Context, d *worker.Delivery) error {
 		body := string(d.Msg.Data())
 		d.Annotate("job", body, "attempt", d.Delivered)
+		worker.Log(ctx).Info("deep inside", "step", "draw")
 		mu.Lock()
 		defer mu.Unlock()
 		if body == "boom" && panics == 0 {
@@ -118,7 +119,8 @@ func TestPanicIsRetriedAndTheProcessKeepsServing(t *testing.T) {
 		t.Errorf("served %v, want each once after the panic", done)
 	}
 	out := logs.String()
-	for _, want := range []string{"panic", "assignment to entry in nil map", "worker_test.go", "job=boom", "attempt=1"} {
+	for _, want := range []string{"panic", "assignment to entry in nil map", "worker_test.go", "job=boom", "attempt=1",
+		"msg=\"deep inside\" source=d job=fine-1 attempt=1 step=draw"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
