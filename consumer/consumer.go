@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/certd-dev/certd/consumer/courses"
+	"github.com/certd-dev/certd/consumer/document"
+	"github.com/certd-dev/certd/consumer/pages"
+	"github.com/certd-dev/certd/consumer/signing"
+	"github.com/certd-dev/certd/consumer/storage"
+	"github.com/certd-dev/certd/internal/failure"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/worker"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -21,7 +25,13 @@ type JobHandler interface {
 	Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error)
 }
 
-// Consumer pulls jobs of every action from JetStream and runs them.
+// Consumer pulls jobs of every action from JetStream and runs them on a
+// worker.Pool. It never writes a job's state itself: every change goes
+// through pipeline.Lifecycle (start, finish, retry, hold), which records
+// before it publishes. Every failure of the handler is mapped to a kind by
+// Classify alone: Invalid is answered with an error now, Held waits for an
+// operator, Transient is retried with backoff and held after the last
+// attempt. A panic in the handler is a Transient failure of that job.
 type Consumer struct {
 	p            *pipeline.Pipeline
 	h            JobHandler
@@ -31,6 +41,8 @@ type Consumer struct {
 	retryBase    time.Duration
 	drainTimeout time.Duration
 	worker       *certdv1.Worker
+	metrics      worker.Metrics
+	life         *pipeline.Lifecycle
 
 	counts pipeline.Counters
 }
@@ -63,6 +75,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *Consumer) { c.log = l } 
 // and redelivered elsewhere.
 func WithDrainTimeout(d time.Duration) Option { return func(c *Consumer) { c.drainTimeout = d } }
 
+// WithMetrics sets where the pool reports each job's delivery and
+// outcome (the metrics seam of internal/worker).
+func WithMetrics(m worker.Metrics) Option { return func(c *Consumer) { c.metrics = m } }
+
 // New returns a consumer running h over the pipeline.
 func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
 	c := &Consumer{
@@ -73,235 +89,173 @@ func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
 		o(c)
 	}
 	c.log = c.log.With("component", "consumer", "worker", c.worker.Id)
+	c.life = p.Lifecycle(c.worker.Id, c.worker.Region)
 	return c
 }
 
 // Run serves jobs until ctx ends. It then stops taking jobs, finishes the
-// ones it holds and returns.
+// ones it holds (for at most the drain timeout) and returns. It returns an
+// error if a job consumer goes away while it runs.
 func (c *Consumer) Run(ctx context.Context) error {
-	var its []jetstream.MessagesContext
-	stopAll := func() {
-		for _, it := range its {
-			it.Stop()
-		}
-	}
+	var sources []worker.Source
 	for _, a := range pipeline.Actions {
 		cons, err := c.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(a))
 		if err != nil {
-			stopAll()
 			return fmt.Errorf("bind consumer %s: %w", pipeline.ConsumerName(a), err)
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(1))
-		if err != nil {
-			stopAll()
-			return fmt.Errorf("consume %s: %w", pipeline.ConsumerName(a), err)
-		}
-		its = append(its, it)
+		sources = append(sources, worker.Source{Name: pipeline.ConsumerName(a), Consumer: cons, Handle: c.handle})
 	}
+	pool := worker.New(worker.Config{
+		Workers: c.workers, AckWait: c.p.Opts.AckWait, DrainTimeout: c.drainTimeout,
+		RetryBase: c.retryBase, RetryLimit: maxRetryDelay, Log: c.log, Metrics: c.metrics,
+	})
 	c.log.Info("consumer started", "workers", c.workers, "region", c.worker.Region)
 
-	// One slot per worker, shared by the three actions. A loop takes a
-	// message first and then waits for a slot (holding at most one message
-	// unstarted, kept alive meanwhile): taking the slot first would let the
-	// idle actions' loops hold every slot while waiting for messages.
-	slots := make(chan struct{}, c.workers)
-	var jobs sync.WaitGroup
-	var loops sync.WaitGroup
-	// In-flight jobs finish after ctx ends, but not for longer than the
-	// drain timeout: a job cut off then is redelivered elsewhere.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stopDrainTimer := context.AfterFunc(ctx, func() { time.AfterFunc(c.drainTimeout, cancelWork) })
-	defer stopDrainTimer()
-	for _, it := range its {
-		loops.Add(1)
-		go func() {
-			defer loops.Done()
-			for {
-				msg, err := it.Next(jetstream.NextContext(ctx))
-				if err != nil {
-					if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					c.log.Warn("receive failed", "err", err)
-					select { // do not spin on a broken connection
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Second):
-					}
-					continue
-				}
-				alive := pipeline.KeepAlive(workCtx, msg, c.p.Opts.AckWait/3)
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					alive()
-					_ = msg.Nak() // not started: let another worker have it now
-					return
-				}
-				jobs.Add(1)
-				go func() {
-					defer jobs.Done()
-					defer func() { <-slots }()
-					c.process(workCtx, msg, alive)
-				}()
-			}
-		}()
-	}
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
 		c.p.Heartbeat(hbCtx, c.worker, c.counts.Fill, c.log)
 	}()
-
-	loops.Wait()
-	stopAll() // prefetched, unstarted messages are redelivered elsewhere
-	jobs.Wait()
+	err := pool.Run(ctx, sources...)
 	stopHB()
 	<-hbDone
-	c.log.Info("consumer stopped")
-	return nil
+	c.log.Info("consumer stopped", "err", err)
+	return err
 }
 
-var errSkip = errors.New("skip")
+// maxRetryDelay caps the backoff between attempts of a job.
+const maxRetryDelay = 5 * time.Minute
 
-// process runs one delivery of a job: record, work, publish, ack.
-// alive stops the keep-alive of the message; process calls it once the
-// outcome is published.
-func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, alive func()) {
-	var once sync.Once
-	stop := func() { once.Do(alive) }
-	defer stop()
+// handle runs one delivery of a job: start the attempt, work, then record
+// the outcome through the lifecycle (which records before it publishes).
+// What it returns settles the message (see worker.Handler).
+func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 	job := &certdv1.Job{}
-	if err := proto.Unmarshal(msg.Data(), job); err != nil || job.Id == "" {
-		c.log.Error("undecodable job dropped", "subject", msg.Subject(), "err", err)
-		_ = msg.TermWithReason("undecodable job")
-		return
+	if err := proto.Unmarshal(d.Msg.Data(), job); err != nil || job.Id == "" {
+		return worker.Drop(fmt.Sprintf("undecodable job on %s: %v", d.Msg.Subject(), err))
 	}
-	log := c.log.With("job", job.Id)
+	d.Annotate("job", job.Id, "region", c.worker.Region)
 
-	// Record the attempt; skip deliveries that are stale or already done.
-	// Attempts are counted here, when work starts, not from JetStream's
-	// delivery count, which also counts deliveries that never ran (a nak at
-	// shutdown, a prefetched message redelivered).
-	var attempt int
-	_, err := c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
-		if r.Generation > job.Generation {
-			return errSkip
-		}
-		switch r.State {
-		case certdv1.JobState_JOB_STATE_RESULT_READY, certdv1.JobState_JOB_STATE_ANSWERED,
-			certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, certdv1.JobState_JOB_STATE_DEAD:
-			if r.Generation == job.Generation {
-				return errSkip // result published before a crash, or held
-			}
-		}
-		r.Attempts++
-		attempt = int(r.Attempts)
-		r.Worker, r.Region = c.worker.Id, c.worker.Region
-		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RUNNING, fmt.Sprintf("attempt %d", attempt), c.worker.Id, c.worker.Region)
-		return nil
-	})
+	// Attempts are counted in the record when work starts, not from
+	// JetStream's delivery count, which also counts deliveries that never
+	// ran (a nak at shutdown, a prefetched message redelivered).
+	a, err := c.life.Start(ctx, job, d.Delivered)
 	switch {
-	case errors.Is(err, errSkip):
-		log.Debug("delivery skipped: stale or already done")
-		_ = msg.Ack()
-		return
+	case errors.Is(err, pipeline.ErrStale):
+		d.Log.Debug("delivery skipped: an older generation")
+		return nil
+	case errors.Is(err, pipeline.ErrDone):
+		// Answered before a crash, or held. A RESULT_READY record may have
+		// lost its result message: send it again (deduplicated).
+		if err := c.life.Resend(ctx, a.Record); err != nil {
+			d.Log.Warn("sending the stored result again failed", "err", err)
+			return worker.RetryAfter(c.retryBase, err)
+		}
+		d.Log.Debug("delivery skipped: already answered or held")
+		return nil
 	case errors.Is(err, pipeline.ErrNotFound):
-		log.Error("job without record dropped")
-		_ = msg.TermWithReason("no job record")
-		return
+		return worker.Drop("no job record")
 	case err != nil:
-		log.Warn("record attempt failed", "err", err)
-		_ = msg.NakWithDelay(c.retryBase)
-		return
+		d.Log.Warn("record attempt failed", "err", err)
+		return worker.RetryAfter(c.retryBase, err)
 	}
-	if attempt > c.maxAttempts {
+	d.Annotate("attempt", a.N)
+	if a.N > c.maxAttempts {
 		// Delivered again after the last attempt (a worker died while
 		// holding it): hold it without running it once more.
-		c.dead(ctx, msg, job, fmt.Errorf("worker lost the job %d times", attempt-1))
-		return
+		return c.hold(ctx, d, a, fmt.Errorf("worker lost the job %d times", a.N-1))
 	}
 
 	c.counts.Add(1, 0, 0)
-	o, err := run(ctx, c.h, job)
-	res := o.Result
-	if err == nil {
-		res.Worker, res.Region = c.worker.Id, c.worker.Region
-		err = c.p.PublishResult(ctx, job.Source, res)
-	}
-	stop()
+	var res *certdv1.Result
+	err = worker.Safely(d.Log, func() (err error) {
+		res, err = c.h.Handle(ctx, job)
+		return err
+	})
 	c.counts.Add(-1, 0, 0)
 
 	if err != nil {
-		c.counts.Add(0, 0, 1)
-		if attempt >= c.maxAttempts {
-			c.dead(ctx, msg, job, err)
-			return
+		switch Classify(err) {
+		case failure.Invalid:
+			reason := err.Error()
+			res = &certdv1.Result{JobId: job.Id, Ok: false, ErrorReason: reason,
+				Answer: pipeline.ErrorAnswer(a.Record.Username, a.Record.CourseId, reason)}
+		case failure.Held:
+			c.counts.Add(0, 0, 1)
+			return c.hold(ctx, d, a, err)
+		default:
+			c.counts.Add(0, 0, 1)
+			if a.N >= c.maxAttempts {
+				return c.hold(ctx, d, a, err)
+			}
+			delay := pipeline.Backoff(a.N, c.retryBase, maxRetryDelay)
+			d.Log.Warn("job failed; will retry", "retry_in", delay.Round(time.Millisecond), "err", err)
+			if rerr := c.life.Retry(ctx, a, err); rerr != nil {
+				d.Log.Warn("record retry failed", "err", rerr)
+			}
+			return worker.RetryAfter(delay, err)
 		}
-		delay := pipeline.Backoff(attempt, c.retryBase, 5*time.Minute)
-		log.Warn("job failed; will retry", "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
-		_ = c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_RETRYING, err.Error(), false)
-		_ = msg.NakWithDelay(delay)
-		return
 	}
 	c.counts.Add(0, 1, 0)
-	if res.Ok {
-		log.Info("job done", "attempt", attempt)
-	} else {
-		log.Info("job answered with error", "reason", res.ErrorReason)
-	}
-	// The relay may already have moved the record on; only a RUNNING record
-	// becomes RESULT_READY here.
-	_, _ = c.p.Records.Update(ctx, job.Id, func(r *certdv1.JobRecord) error {
-		if r.Generation != job.Generation {
-			return pipeline.ErrNoChange
-		}
-		if r.State != certdv1.JobState_JOB_STATE_RUNNING {
-			// Keep the design decision on the record all the same.
-			if r.Design == o.Design && r.DesignNote == o.DesignNote {
-				return pipeline.ErrNoChange
-			}
-			r.Design, r.DesignNote = o.Design, o.DesignNote
+	res.Generation = job.Generation
+	if _, err := c.life.Finish(ctx, a, res); err != nil {
+		if errors.Is(err, pipeline.ErrTransition) || errors.Is(err, pipeline.ErrStale) {
+			// Answered meanwhile by another delivery, or requeued.
+			d.Log.Info("answer not stored: the job moved on", "err", err)
 			return nil
 		}
-		r.LastError = res.ErrorReason
-		r.Design, r.DesignNote = o.Design, o.DesignNote
-		note := res.ErrorReason
-		if note == "" {
-			note = o.DesignNote // a design fallback shows in the history
-		}
-		c.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, note, c.worker.Id, c.worker.Region)
-		return nil
-	})
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.Warn("ack failed; the redelivery will be skipped", "err", err)
+		// If the answer was stored but not published, the redelivery
+		// finds it RESULT_READY and sends it.
+		d.Log.Warn("recording the answer failed; will retry", "err", err)
+		return worker.RetryAfter(c.retryBase, err)
 	}
+	if res.Ok {
+		d.Log.Info("job done")
+	} else {
+		d.Log.Info("job answered with error", "reason", res.ErrorReason)
+	}
+	return nil
 }
 
-// dead marks a job dead and held, and only then removes it from the
+// hold marks a job dead and held, and only then removes it from the
 // stream: a job whose record could not be marked stays in the stream.
-func (c *Consumer) dead(ctx context.Context, msg jetstream.Msg, job *certdv1.Job, cause error) {
-	if err := c.mark(ctx, job.Id, certdv1.JobState_JOB_STATE_DEAD, cause.Error(), true); err != nil {
-		_ = msg.NakWithDelay(c.retryBase)
-		return
+func (c *Consumer) hold(ctx context.Context, d *worker.Delivery, a *pipeline.Attempt, cause error) error {
+	if err := c.life.Hold(ctx, a, cause); err != nil {
+		d.Log.Warn("record hold failed", "err", err)
+		return worker.RetryAfter(c.retryBase, err)
 	}
-	c.log.Error("job dead after its last attempt; held for an operator", "job", job.Id, "err", cause)
-	_ = msg.TermWithReason("dead: " + cause.Error())
+	d.Log.Error("job held for an operator", "err", cause)
+	return worker.Drop("held: " + cause.Error())
 }
 
-func (c *Consumer) mark(ctx context.Context, id string, state certdv1.JobState, note string, dead bool) error {
-	_, err := c.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		r.LastError = note
-		if dead {
-			r.DeadAt = timestamppb.Now()
-		}
-		c.p.Records.Transition(r, state, note, c.worker.Id, c.worker.Region)
-		return nil
-	})
-	if err != nil {
-		c.log.Warn("record state failed", "job", id, "state", state.String(), "err", err)
+// Classify is the one place that decides what a failed job step means
+// (see internal/failure): it maps the errors of the handler and of the
+// packages below it to a kind. An explicit kind (failure.E) wins; then the
+// leaf packages' sentinels; anything else is Transient.
+//
+//   - Invalid: the job's own data cannot be drawn or resolved: answered
+//     with an error now.
+//   - Held: the signing key or the storage layout is broken: retrying
+//     cannot help and it is not the job's fault; an operator must look.
+//   - Transient: everything else (storage or NATS trouble, a panic).
+func Classify(err error) failure.Kind {
+	var fe *failure.Error
+	var perm *PermanentError
+	switch {
+	case err == nil:
+		return failure.Transient
+	case errors.As(err, &fe):
+		return fe.Kind
+	case errors.As(err, &perm),
+		errors.Is(err, document.ErrUnknownDesign), errors.Is(err, document.ErrUnrenderable),
+		errors.Is(err, document.ErrTextTooLong), errors.Is(err, pages.ErrInvalid), errors.Is(err, pages.ErrNoLinks),
+		errors.Is(err, courses.ErrInvalidCourseID), errors.Is(err, courses.ErrInvalidDate):
+		return failure.Invalid
+	case errors.Is(err, storage.ErrInvalidKey),
+		errors.Is(err, signing.ErrKeyExpired), errors.Is(err, signing.ErrKeyRevoked),
+		errors.Is(err, signing.ErrNoSigningKey), errors.Is(err, signing.ErrNotPrivateKey), errors.Is(err, signing.ErrPassphrase):
+		return failure.Held
 	}
-	return err
+	return failure.Transient
 }

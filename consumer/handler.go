@@ -119,60 +119,61 @@ func PublicKeyKey(fingerprint string) string { return "cert/keys/" + fingerprint
 // Handle does one job and returns the result to post back. A job that
 // cannot succeed gives a result with Ok false and Permanent true; a
 // returned error is transient and the job should be tried again.
+//
+// A result for a job that drew a certificate names the design used and,
+// when it is a fallback, why (Design, DesignNote); the job record keeps
+// both.
 func (h *Handler) Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error) {
-	o, err := h.Run(ctx, job)
-	return o.Result, err
-}
-
-// Outcome is what Run decided for one job: the result to post back and,
-// for a job that drew a certificate, the design used and why (DesignNote
-// is set when it is a fallback). The consumer records both.
-type Outcome struct {
-	Result             *certdv1.Result
-	Design, DesignNote string
-}
-
-// Run is Handle with the design decision, for the job record.
-func (h *Handler) Run(ctx context.Context, job *certdv1.Job) (Outcome, error) {
 	req, err := lms.ParseRequest(job.Request)
 	if err != nil {
-		return Outcome{Result: errorResult(job, req, err.Error())}, nil
+		return errorResult(job, req, err.Error()), nil
 	}
 	o, err := h.handle(ctx, job, req)
 	var perm *PermanentError
 	if errors.As(err, &perm) {
-		o.Result = errorResult(job, req, perm.Reason)
-		return o, nil
+		res := errorResult(job, req, perm.Reason)
+		res.Design, res.DesignNote = o.Design, o.DesignNote
+		return res, nil
 	}
-	return o, err
+	if o.Result != nil {
+		o.Result.Design, o.Result.DesignNote = o.Design, o.DesignNote
+	}
+	return o.Result, err
+}
+
+// outcome is what handle decided for one job: the result to post back and
+// the design decision.
+type outcome struct {
+	Result             *certdv1.Result
+	Design, DesignNote string
 }
 
 func errorResult(job *certdv1.Job, req lms.Request, reason string) *certdv1.Result {
 	return &certdv1.Result{
-		JobId: job.Id, Generation: job.Generation, Ok: false, Permanent: true,
+		JobId: job.Id, Generation: job.Generation, Ok: false,
 		Answer: lms.ErrorAnswer(req.Username, req.CourseID, reason), ErrorReason: reason,
 	}
 }
 
-func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request) (Outcome, error) {
+func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request) (outcome, error) {
 	if !lms.IsUUID(job.DownloadUuid) || !lms.IsUUID(job.VerifyUuid) {
-		return Outcome{}, permanent("job %s has no valid uuids", job.Id)
+		return outcome{}, permanent("job %s has no valid uuids", job.Id)
 	}
 	switch req.Action {
 	case "remove":
 		if err := h.remove(ctx, req); err != nil {
-			return Outcome{}, err
+			return outcome{}, err
 		}
-		return Outcome{Result: &certdv1.Result{JobId: job.Id, Generation: job.Generation, Ok: true,
+		return outcome{Result: &certdv1.Result{JobId: job.Id, Generation: job.Generation, Ok: true,
 			Answer: lms.RemoveAnswer(req.Username, req.CourseID)}}, nil
 	case "regen", "create":
 		// Resolve before deleting anything: a regen that cannot draw
 		// leaves the old certificate in place.
 		c, err := h.Resolve(job, req)
 		if err != nil {
-			return Outcome{}, err
+			return outcome{}, err
 		}
-		o := Outcome{Design: c.Design, DesignNote: c.DesignNote}
+		o := outcome{Design: c.Design, DesignNote: c.DesignNote}
 		if req.Action == "regen" {
 			if err := h.remove(ctx, req); err != nil {
 				return o, err
@@ -181,7 +182,7 @@ func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request)
 		o.Result, err = h.create(ctx, job, req, c)
 		return o, err
 	}
-	return Outcome{}, permanent("unknown action %q", req.Action)
+	return outcome{}, permanent("unknown action %q", req.Action)
 }
 
 // remove deletes the files of the certificate the request names.
@@ -403,12 +404,12 @@ func clip(s string) string {
 
 // run runs a job with h, and with the design decision when h reports one
 // (the real Handler does; test doubles need not).
-func run(ctx context.Context, h JobHandler, job *certdv1.Job) (Outcome, error) {
+func run(ctx context.Context, h JobHandler, job *certdv1.Job) (outcome, error) {
 	if r, ok := h.(interface {
-		Run(context.Context, *certdv1.Job) (Outcome, error)
+		Run(context.Context, *certdv1.Job) (outcome, error)
 	}); ok {
 		return r.Run(ctx, job)
 	}
 	res, err := h.Handle(ctx, job)
-	return Outcome{Result: res}, err
+	return outcome{Result: res}, err
 }

@@ -176,9 +176,9 @@ func TestDefaultInstallDrawsLMSJobs(t *testing.T) {
 		lms.CreateJob("e", "course-v1:MITx+6.00x+1T2015", "Intro", "Ed Fo", "Pass", false).Body(),
 	}
 	for _, body := range jobs {
-		o, err := f.h.Run(f.ctx, jobFor(body))
-		if err != nil || !o.Result.Ok {
-			t.Fatalf("%s: %v %s", body, err, o.Result.GetErrorReason())
+		o, err := f.h.Handle(f.ctx, jobFor(body))
+		if err != nil || !o.Ok {
+			t.Fatalf("%s: %v %s", body, err, o.GetErrorReason())
 		}
 		if o.Design != "default" || !strings.Contains(o.DesignNote, "configured design") {
 			t.Errorf("design %q note %q", o.Design, o.DesignNote)

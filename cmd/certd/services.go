@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -29,6 +28,7 @@ import (
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/webserve"
+	"github.com/certd-dev/certd/internal/supervise"
 )
 
 // Settings used by each part; a command declares the union of its parts'.
@@ -398,40 +398,6 @@ func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Lo
 	}
 }
 
-// group runs parts until the first fails or ctx ends, then waits for all.
-type group struct {
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	err    error
-}
-
-func newGroup(ctx context.Context) (*group, context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	return &group{cancel: cancel}, ctx
-}
-
-func (g *group) go_(name string, f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil {
-			g.mu.Lock()
-			if g.err == nil {
-				g.err = fmt.Errorf("%s: %w", name, err)
-			}
-			g.mu.Unlock()
-			g.cancel()
-		}
-	}()
-}
-
-func (g *group) wait() error {
-	g.wg.Wait()
-	g.cancel()
-	return g.err
-}
-
 // runAll is `certd all` (and, with a feeder, `certd demo`).
 func runAll(ctx context.Context, name string, args []string, stdout, stderr io.Writer, feed func(ctx context.Context, env *allEnv) error) error {
 	names := join(natsSettings, xqueueSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
@@ -480,29 +446,51 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
-	g, gctx := newGroup(ctx)
-	g.go_("bridge", func() error { return br.Run(gctx) })
-	g.go_("consumer", func() error { return cons.Run(gctx) })
-	g.go_("control", func() error { return control.Serve(gctx, c.str("grpc-addr"), svc, scfg) })
+	// Every part runs in one group: the first to stop, for any reason,
+	// stops the process (exit status 1, naming the part), so that systemd
+	// or Kubernetes restarts it whole.
+	g := supervise.New(ctx)
+	g.Add("bridge", br.Run)
+	g.Add("consumer", cons.Run)
+	g.Add("control", func(ctx context.Context) error { return control.Serve(ctx, c.str("grpc-addr"), svc, scfg) })
 	web := webserve.New(webserve.Config{Root: parts.fileDir, Logger: log, Healthy: func() error {
 		if !nc.IsConnected() {
 			return errors.New("NATS not connected")
 		}
 		return nil
 	}})
-	g.go_("http", func() error { return web.Serve(gctx, httpLn) })
+	g.Add("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn) })
 	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", c.str("grpc-addr"), "storage", c.str("storage"))
 	if feed != nil {
 		env := &allEnv{p: p, svc: svc, log: log, stdout: stdout}
-		g.go_("demo", func() error {
-			err := feed(gctx, env)
-			if err == nil && once {
-				g.cancel()
+		g.Add("demo", func(ctx context.Context) error {
+			if err := feed(ctx, env); err != nil {
+				return err
 			}
-			return err
+			if once {
+				return supervise.Done
+			}
+			<-ctx.Done() // fed: the rest of the process serves on
+			return nil
 		})
 	}
-	return g.wait()
+	return supervised(g.Run(), log)
+}
+
+// supervised logs the line naming the part that stopped the process.
+func supervised(err error, log *slog.Logger) error {
+	var s *supervise.Stopped
+	if errors.As(err, &s) {
+		log.Error("a part stopped; stopping the process", "part", s.Part, "err", s.Err)
+	}
+	return err
+}
+
+// runPart runs a command's single part under supervision.
+func runPart(ctx context.Context, name string, log *slog.Logger, f func(context.Context) error) error {
+	g := supervise.New(ctx)
+	g.Add(name, f)
+	return supervised(g.Run(), log)
 }
 
 // allEnv is what a feeder gets to work with.
@@ -534,7 +522,7 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.err(); err != nil {
 		return err
 	}
-	return br.Run(ctx)
+	return runPart(ctx, "bridge", log, br.Run)
 }
 
 func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -560,7 +548,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.err(); err != nil {
 		return err
 	}
-	return cons.Run(ctx)
+	return runPart(ctx, "consumer", log, cons.Run)
 }
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -582,5 +570,5 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer closeNATS()
 	svc, scfg := newControl(c, p, xq, log)
-	return control.Serve(ctx, c.str("grpc-addr"), svc, scfg)
+	return runPart(ctx, "control", log, func(ctx context.Context) error { return control.Serve(ctx, c.str("grpc-addr"), svc, scfg) })
 }

@@ -74,36 +74,12 @@ func FailResult(rec *certdv1.JobRecord, reason string) *certdv1.Result {
 // (requeued, or given up already by someone else).
 var ErrNotHeld = errors.New("job is not held")
 
-// GiveUp answers a held (dead) job now: it claims the job by moving its
-// record from DEAD to RESULT_READY with compare-and-set, so that of an
-// operator's Fail, the grace-period reaper and a Requeue only one wins,
-// then publishes the result for the relay. If publishing fails the job is
-// put back to DEAD.
+// GiveUp answers a held job now; see Lifecycle.GiveUp.
+//
+// Deprecated: use p.Lifecycle(worker, region).GiveUp. Kept until the bridge
+// and the control service have moved to Lifecycle.
 func (p *Pipeline) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason, worker, region string) (*certdv1.Result, error) {
-	res := FailResult(rec, reason)
-	res.Worker, res.Region = worker, region
-	_, err := p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_DEAD || r.Generation != rec.Generation {
-			return ErrNotHeld
-		}
-		r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
-		p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, "given up: "+reason, worker, region)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := p.PublishResult(ctx, rec.Source, res); err != nil {
-		_, _ = p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
-			if r.State != certdv1.JobState_JOB_STATE_RESULT_READY || r.Generation != rec.Generation {
-				return ErrNoChange
-			}
-			p.Records.Transition(r, certdv1.JobState_JOB_STATE_DEAD, "giving up failed: "+err.Error(), worker, region)
-			return nil
-		})
-		return nil, err
-	}
-	return res, nil
+	return p.Lifecycle(worker, region).GiveUp(ctx, rec, reason)
 }
 
 // KeepAlive tells JetStream every interval that msg is still being worked

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -60,6 +61,9 @@ func (r *Records) get(ctx context.Context, id string) (*certdv1.JobRecord, uint6
 // Create stores a new record. If a record with that id exists already it
 // returns false and the existing record, untouched: this is the lasting
 // dedupe of xqueue submissions.
+//
+// Deprecated for new jobs: use Lifecycle.Submit, which records and
+// publishes in the documented order with one write.
 func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *certdv1.JobRecord, error) {
 	now := timestamppb.New(r.now())
 	rec.CreatedAt, rec.UpdatedAt = now, now
@@ -88,37 +92,71 @@ func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *ce
 
 // Update applies fn to the current record and stores it if nothing else
 // changed it in between, retrying on conflict. fn may be called several
-// times and must only change the record it is given.
+// times and must only change the record it is given. A record fn leaves
+// as it was is not written.
+//
+// Deprecated for state changes: a job's state is changed only by
+// Lifecycle's methods. Update and Transition stay exported until the bridge
+// and the control service have moved to Lifecycle; do not add callers.
 func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
+	rec, _, err := r.update(ctx, id, nil, 0, fn)
+	return rec, err
+}
+
+// update is Update that also returns the revision written (or read, when
+// nothing changed). With known, a copy of the record as read at revision
+// rev, its first try writes without reading: a record nobody changed since
+// costs one round trip instead of two. Only a write is decided on that
+// copy; a refusal or no change is decided again on a fresh read.
+func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecord, knownRev uint64, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, uint64, error) {
 	for attempt := 0; ; attempt++ {
-		rec, rev, err := r.get(ctx, id)
-		if err != nil {
-			return nil, err
+		var rec *certdv1.JobRecord
+		var rev uint64
+		guess := attempt == 0 && known != nil
+		if guess {
+			rec, rev = proto.Clone(known).(*certdv1.JobRecord), knownRev
+		} else {
+			var err error
+			if rec, rev, err = r.get(ctx, id); err != nil {
+				return nil, 0, err
+			}
 		}
-		if err := fn(rec); errors.Is(err, ErrNoChange) {
-			return rec, nil
+		before := proto.Clone(rec)
+		err := fn(rec)
+		if guess && (err != nil || proto.Equal(before, rec)) {
+			continue // decided on a copy that may be old: decide again on a fresh read
+		}
+		if errors.Is(err, ErrNoChange) {
+			return rec, rev, nil
 		} else if err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if proto.Equal(before, rec) {
+			return rec, rev, nil // nothing to write: saves a round trip
 		}
 		rec.UpdatedAt = timestamppb.New(r.now())
 		b, err := marshal(rec)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		_, err = r.kv.Update(ctx, id, b, rev)
+		nrev, err := r.kv.Update(ctx, id, b, rev)
 		if err == nil {
-			return rec, nil
+			return rec, nrev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt > 100 {
-			return nil, fmt.Errorf("update record %s: %w", id, err)
+			return nil, 0, fmt.Errorf("update record %s: %w", id, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }
 
-// Transition sets a record's state and appends it to the history.
+// Transition sets a record's state and appends it to the history. It
+// checks nothing: Lifecycle checks every change against the transitions
+// table before calling it.
+//
+// Deprecated: outside this package, change states with Lifecycle.
 func (r *Records) Transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
 	rec.State = state
 	rec.History = append(rec.History, &certdv1.StateChange{

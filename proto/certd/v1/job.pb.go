@@ -298,19 +298,29 @@ func (x *Job) GetAcceptedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Result is a consumer's outcome for one job: the xqueue_body to post back.
+// Result tells the relay that a job's answer is stored in its record and
+// waits to be posted. The record is the one place of the answer: results
+// are built from it (pipeline.ResultFromRecord), and answer, ok,
+// error_reason and the URLs here are a copy for relays that still read
+// them.
 type Result struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Generation    uint32                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
-	Ok            bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
-	Answer        []byte                 `protobuf:"bytes,4,opt,name=answer,proto3" json:"answer,omitempty"`                              // JSON body to post (success or error form of spec section 3)
-	ErrorReason   string                 `protobuf:"bytes,5,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"` // short, specific cause when !ok
-	Permanent     bool                   `protobuf:"varint,6,opt,name=permanent,proto3" json:"permanent,omitempty"`                       // the error was caused by the request itself
-	DownloadUrl   string                 `protobuf:"bytes,7,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
-	VerifyUrl     string                 `protobuf:"bytes,8,opt,name=verify_url,json=verifyUrl,proto3" json:"verify_url,omitempty"`
-	Worker        string                 `protobuf:"bytes,9,opt,name=worker,proto3" json:"worker,omitempty"`
-	Region        string                 `protobuf:"bytes,10,opt,name=region,proto3" json:"region,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	JobId       string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Generation  uint32                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Ok          bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Answer      []byte                 `protobuf:"bytes,4,opt,name=answer,proto3" json:"answer,omitempty"`                              // JSON body to post (success or error form of the LMS answer)
+	ErrorReason string                 `protobuf:"bytes,5,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"` // short, specific cause when !ok
+	// Never read: whether an error answer was the request's fault is told by
+	// ok alone. Kept so stored results still decode; do not set.
+	//
+	// Deprecated: Marked as deprecated in certd/v1/job.proto.
+	Permanent     bool   `protobuf:"varint,6,opt,name=permanent,proto3" json:"permanent,omitempty"`
+	DownloadUrl   string `protobuf:"bytes,7,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
+	VerifyUrl     string `protobuf:"bytes,8,opt,name=verify_url,json=verifyUrl,proto3" json:"verify_url,omitempty"`
+	Worker        string `protobuf:"bytes,9,opt,name=worker,proto3" json:"worker,omitempty"`
+	Region        string `protobuf:"bytes,10,opt,name=region,proto3" json:"region,omitempty"`
+	Design        string `protobuf:"bytes,11,opt,name=design,proto3" json:"design,omitempty"`                           // the design drawn with (a fallback when design_note is set)
+	DesignNote    string `protobuf:"bytes,12,opt,name=design_note,json=designNote,proto3" json:"design_note,omitempty"` // why the design differs from what the course or LMS named
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +390,7 @@ func (x *Result) GetErrorReason() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in certd/v1/job.proto.
 func (x *Result) GetPermanent() bool {
 	if x != nil {
 		return x.Permanent
@@ -411,6 +422,20 @@ func (x *Result) GetWorker() string {
 func (x *Result) GetRegion() string {
 	if x != nil {
 		return x.Region
+	}
+	return ""
+}
+
+func (x *Result) GetDesign() string {
+	if x != nil {
+		return x.Design
+	}
+	return ""
+}
+
+func (x *Result) GetDesignNote() string {
+	if x != nil {
+		return x.DesignNote
 	}
 	return ""
 }
@@ -915,7 +940,7 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"generation\x18\a \x01(\rR\n" +
 	"generation\x12;\n" +
 	"\vaccepted_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"acceptedAt\"\x9a\x02\n" +
+	"acceptedAt\"\xd7\x02\n" +
 	"\x06Result\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -923,14 +948,17 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"generation\x12\x0e\n" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06answer\x18\x04 \x01(\fR\x06answer\x12!\n" +
-	"\ferror_reason\x18\x05 \x01(\tR\verrorReason\x12\x1c\n" +
-	"\tpermanent\x18\x06 \x01(\bR\tpermanent\x12!\n" +
+	"\ferror_reason\x18\x05 \x01(\tR\verrorReason\x12 \n" +
+	"\tpermanent\x18\x06 \x01(\bB\x02\x18\x01R\tpermanent\x12!\n" +
 	"\fdownload_url\x18\a \x01(\tR\vdownloadUrl\x12\x1d\n" +
 	"\n" +
 	"verify_url\x18\b \x01(\tR\tverifyUrl\x12\x16\n" +
 	"\x06worker\x18\t \x01(\tR\x06worker\x12\x16\n" +
 	"\x06region\x18\n" +
-	" \x01(\tR\x06region\"\xa7\x01\n" +
+	" \x01(\tR\x06region\x12\x16\n" +
+	"\x06design\x18\v \x01(\tR\x06design\x12\x1f\n" +
+	"\vdesign_note\x18\f \x01(\tR\n" +
+	"designNote\"\xa7\x01\n" +
 	"\vStateChange\x12(\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x12.certd.v1.JobStateR\x05state\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +

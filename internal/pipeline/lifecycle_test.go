@@ -1,0 +1,293 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/certd-dev/certd/internal/pipeline"
+	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
+)
+
+var allStates = func() []certdv1.JobState {
+	var out []certdv1.JobState
+	for s := range certdv1.JobState_name {
+		out = append(out, certdv1.JobState(s))
+	}
+	return out
+}()
+
+// apply makes event e happen, through its Lifecycle method, to a record in
+// state from (UNSPECIFIED: no record), aiming at state to where the method
+// takes a target. It reports whether the method wrote a change that left
+// the record in state to.
+func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.Lifecycle, e pipeline.Event, from, to certdv1.JobState, id string) bool {
+	t.Helper()
+	rec := &certdv1.JobRecord{Id: id, Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		State: from, XqueueKey: "key-1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+	before := 0
+	if from != certdv1.JobState_JOB_STATE_UNSPECIFIED {
+		if _, _, err := p.Records.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		before = 1
+	}
+	job := pipeline.JobFromRecord(rec)
+	res := &certdv1.Result{JobId: id, Ok: true, Answer: []byte(`{}`)}
+	var err error
+	switch e {
+	case pipeline.EventAccept:
+		var created bool
+		if to == certdv1.JobState_JOB_STATE_RESULT_READY {
+			created, _, err = l.Reject(ctx, rec, &certdv1.Result{JobId: id, Answer: []byte(`{}`), ErrorReason: "bad"}, "test")
+		} else {
+			created, _, err = l.Submit(ctx, rec, "test")
+		}
+		if err == nil && !created {
+			return false // the record exists: nothing was written
+		}
+	case pipeline.EventQueue:
+		err = l.Republish(ctx, rec)
+	case pipeline.EventStart:
+		_, err = l.Start(ctx, job, 2)
+	case pipeline.EventFinish:
+		_, err = l.Finish(ctx, pipeline.NewAttempt(job, 1), res)
+	case pipeline.EventClaim:
+		reoffer := from == certdv1.JobState_JOB_STATE_ANSWERED || from == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN
+		_, err = l.Claim(ctx, id, reoffer)
+	case pipeline.EventSettle:
+		err = l.Settle(ctx, id, to, "test", true)
+	case pipeline.EventRelease:
+		err = l.Release(ctx, id, "test")
+	case pipeline.EventRetry:
+		err = l.Retry(ctx, pipeline.NewAttempt(job, 1), errors.New("test"))
+	case pipeline.EventHold:
+		err = l.Hold(ctx, pipeline.NewAttempt(job, 1), errors.New("test"))
+	case pipeline.EventRequeue:
+		_, err = l.Requeue(ctx, id, "test", nil)
+	case pipeline.EventGiveUp:
+		_, err = l.GiveUp(ctx, rec, "test")
+	case pipeline.EventUndo:
+		// Undo happens only inside a method whose publish failed; its rows
+		// are checked by TestUndoRows.
+		return pipeline.Allowed(e, from, to)
+	default:
+		t.Fatalf("event %v has no method", e)
+	}
+	got, gerr := p.Records.Get(ctx, id)
+	if gerr != nil {
+		return false
+	}
+	wrote := len(got.History) > before || got.PostingKey != "" || got.LastError == "test"
+	if err != nil && !errors.Is(err, pipeline.ErrTransition) && !errors.Is(err, pipeline.ErrDone) &&
+		!errors.Is(err, pipeline.ErrNotHeld) && !errors.Is(err, pipeline.ErrPostMayHaveHappened) {
+		t.Fatalf("%v from %v: unexpected error %v", e, from, err)
+	}
+	return err == nil && wrote && got.State == to
+}
+
+// TestLifecycleFollowsTheTable walks every event from every state to every
+// state through the Lifecycle methods on a real bucket: a change happens
+// exactly when the transitions table lists it, and every listed change is
+// one a method makes.
+func TestLifecycleFollowsTheTable(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	l := p.Lifecycle("test-worker", "test-region")
+	n := 0
+	for _, e := range pipeline.Events() {
+		for _, from := range allStates {
+			for _, to := range allStates {
+				n++
+				id := fmt.Sprintf("t-%d", n)
+				want := pipeline.Allowed(e, from, to)
+				if got := apply(t, ctx, p, l, e, from, to, id); got != want {
+					t.Errorf("%v: %v -> %v: changed %v, table says %v", e, from, to, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestEveryStateHasAWayOn: each state is reached by some event and left by
+// some event, so the table has no dead ends and no orphans.
+func TestEveryStateHasAWayOn(t *testing.T) {
+	for _, s := range allStates {
+		in, out := false, false
+		for _, e := range pipeline.Events() {
+			for _, o := range allStates {
+				in = in || pipeline.Allowed(e, o, s)
+				out = out || pipeline.Allowed(e, s, o)
+			}
+		}
+		if s != certdv1.JobState_JOB_STATE_UNSPECIFIED && !in {
+			t.Errorf("%v is never reached", s)
+		}
+		if !out {
+			t.Errorf("%v has no way on", s)
+		}
+	}
+}
+
+// TestTableIsTheDocumentedMachine pins the table: a change to the state
+// machine must change this list too, in review.
+func TestTableIsTheDocumentedMachine(t *testing.T) {
+	var got strings.Builder
+	for _, e := range pipeline.Events() {
+		for _, from := range allStatesSorted() {
+			for _, to := range allStatesSorted() {
+				if pipeline.Allowed(e, from, to) {
+					fmt.Fprintf(&got, "%s: %s -> %s\n", e, short(from), short(to))
+				}
+			}
+		}
+	}
+	if got.String() != documentedMachine {
+		t.Errorf("transitions table changed; got:\n%s", got.String())
+	}
+}
+
+func allStatesSorted() []certdv1.JobState {
+	var out []certdv1.JobState
+	for s := certdv1.JobState(0); int(s) < len(certdv1.JobState_name); s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+func short(s certdv1.JobState) string {
+	if s == certdv1.JobState_JOB_STATE_UNSPECIFIED {
+		return "none"
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "JOB_STATE_"))
+}
+
+const documentedMachine = `accept: none -> queued
+accept: none -> result_ready
+queue: accepted -> queued
+start: accepted -> running
+start: queued -> running
+start: running -> running
+start: retrying -> running
+finish: accepted -> result_ready
+finish: queued -> result_ready
+finish: running -> result_ready
+claim: result_ready -> result_ready
+claim: answered -> answered
+claim: answer_unknown -> answer_unknown
+settle: result_ready -> dead
+settle: result_ready -> answered
+settle: result_ready -> answer_unknown
+settle: answered -> dead
+settle: answered -> answered
+settle: answered -> answer_unknown
+settle: answer_unknown -> dead
+settle: answer_unknown -> answered
+settle: answer_unknown -> answer_unknown
+release: result_ready -> result_ready
+release: answered -> answered
+release: answer_unknown -> answer_unknown
+retry: accepted -> retrying
+retry: queued -> retrying
+retry: running -> retrying
+hold: accepted -> dead
+hold: queued -> dead
+hold: running -> dead
+hold: retrying -> dead
+requeue: accepted -> queued
+requeue: dead -> queued
+give up: dead -> result_ready
+undo: queued -> accepted
+undo: queued -> dead
+undo: result_ready -> dead
+`
+
+// countingKV counts the writes that stored something in the records bucket.
+type countingKV struct {
+	jetstream.KeyValue
+	writes, reads atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
+	c.reads.Add(1)
+	return c.KeyValue.Get(ctx, k)
+}
+
+func (c *countingKV) count(rev uint64, err error) (uint64, error) {
+	if err == nil {
+		c.writes.Add(1)
+	}
+	return rev, err
+}
+
+func (c *countingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
+	return c.count(c.KeyValue.Put(ctx, k, v))
+}
+
+func (c *countingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
+}
+
+func (c *countingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
+	return c.count(c.KeyValue.Update(ctx, k, v, rev))
+}
+
+// TestHappyPathWrites: through the Lifecycle, an xqueue job costs four
+// record writes from pull to recorded answer (submit, finish, claim,
+// settle; a first delivery does not write its start), and the answer is
+// stored once and read back from the record.
+func TestHappyPathWrites(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	kv, err := p.JS.KeyValue(ctx, pipeline.JobsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &countingKV{KeyValue: kv}
+	p.Records = pipeline.NewRecords(counter)
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-1", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+	if created, _, err := l.Submit(ctx, rec, "pulled"); err != nil || !created {
+		t.Fatalf("submit: %v %v", created, err)
+	}
+	job := pipeline.JobFromRecord(rec)
+	a, err := l.Start(ctx, job, 1)
+	if err != nil || a.N != 1 {
+		t.Fatalf("start: %v", err)
+	}
+	answer := []byte(`{"action":"create"}`)
+	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: true, Answer: answer}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := l.Claim(ctx, job.Id, false)
+	if err != nil || claimed.PostingKey != "k1" || string(claimed.Answer) != string(answer) {
+		t.Fatalf("claim: %v, key %q, answer %q", err, claimed.GetPostingKey(), claimed.GetAnswer())
+	}
+	if err := l.Settle(ctx, job.Id, certdv1.JobState_JOB_STATE_ANSWERED, "answered", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.writes.Load(); n != 4 {
+		t.Errorf("%d record writes, want 4", n)
+	}
+	// Reads: start, claim, settle; finish writes on the copy start read.
+	if n := counter.reads.Load(); n != 3 {
+		t.Errorf("%d record reads, want 3", n)
+	}
+	got, err := p.Records.Get(ctx, job.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != certdv1.JobState_JOB_STATE_ANSWERED || got.Attempts != 1 || got.AnswersPosted != 1 || got.PostingKey != "" {
+		t.Errorf("record: %s, attempts %d, posted %d, claim %q", got.State, got.Attempts, got.AnswersPosted, got.PostingKey)
+	}
+	// A second answer for the same generation is refused: stored once.
+	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: false}); !errors.Is(err, pipeline.ErrTransition) {
+		t.Errorf("second finish: %v, want ErrTransition", err)
+	}
+}
