@@ -27,8 +27,8 @@ import (
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
-	"github.com/certd-dev/certd/internal/webserve"
 	"github.com/certd-dev/certd/internal/supervise"
+	"github.com/certd-dev/certd/internal/webserve"
 )
 
 // Settings used by each part; a command declares the union of its parts'.
