@@ -163,6 +163,7 @@ func (b *Bridge) relayToXqueue(ctx context.Context, rec *certdv1.JobRecord) erro
 // on that path: xqueue has just shown that no answer was accepted.
 func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer bool) error {
 	log := b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
+	yield := false // retrying with a newer key: give way to any other poster
 	for attempt := 0; ; attempt++ {
 		unknown := false
 		claimed, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
@@ -170,10 +171,12 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 			if !reoffer && (r.State == certdv1.JobState_JOB_STATE_ANSWERED || r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN) {
 				return errSkip
 			}
-			if reoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey {
-				return errSkip // a racing pull of the same offer is posting it now
-			}
-			if r.PostingKey != "" && !reoffer {
+			if r.PostingKey != "" {
+				if reoffer || yield {
+					// A post is under way: at most one per job. If xqueue
+					// refuses its key it retries at once with the newest.
+					return errSkip
+				}
 				unknown = true
 				r.PostingKey = ""
 				b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN,
@@ -216,7 +219,7 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, err.Error(), false)
 		}
 		// Every other failure certainly did not post: release the claim.
-		if cerr := b.release(ctx, rec.Id, err.Error()); cerr != nil {
+		if cerr := b.release(ctx, rec.Id, used, err.Error()); cerr != nil {
 			return cerr
 		}
 		if errors.Is(err, xqueue.ErrIncorrectKey) {
@@ -225,6 +228,7 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 				return gerr
 			}
 			if fresh.XqueueKey != used && attempt < 5 {
+				yield = true
 				continue // the bridge has seen a newer key meanwhile
 			}
 			// xqueue leased the submission again: the bridge records the
@@ -262,10 +266,13 @@ func (b *Bridge) settle(ctx context.Context, id string, state certdv1.JobState, 
 	return err
 }
 
-// release drops the claim of a post that certainly did not reach xqueue.
-func (b *Bridge) release(ctx context.Context, id, note string) error {
+// release drops this poster's claim (made with key used) of a post that
+// certainly did not reach xqueue; a claim made since by someone else stays.
+func (b *Bridge) release(ctx context.Context, id, used, note string) error {
 	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		r.PostingKey = ""
+		if r.PostingKey == used {
+			r.PostingKey = ""
+		}
 		r.LastError = note
 		return nil
 	})
