@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
@@ -21,7 +23,18 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
+func TestMain(m *testing.M) {
+	code := s3test.Main(m)
+	if code == 0 {
+		// Every goroutine the bridge, the stand-in and the clients started
+		// has stopped (idle HTTP keep-alive readers are given time to go).
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // setup starts NATS, the pipeline and an xqueue stand-in, and returns a
 // client of the stand-in.

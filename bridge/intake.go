@@ -107,6 +107,7 @@ func (b *Bridge) poll(ctx context.Context, acc *acceptStage) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
+	pending += uint64(acc.inFlight.Load()) // pulled, not yet published
 	limit := b.pendingLimit()
 	if pending >= limit {
 		b.log.Debug("backpressure: pipeline full", "pending", pending, "limit", limit)
@@ -184,6 +185,9 @@ type acceptStage struct {
 	reposts sync.WaitGroup
 	sem     chan struct{}
 	lastErr atomic.Pointer[error]
+	// inFlight counts submissions handed to the stage and not yet
+	// recorded and published: backpressure counts them as pending.
+	inFlight atomic.Int64
 }
 
 func (b *Bridge) newAcceptStage(ctx context.Context) *acceptStage {
@@ -207,15 +211,18 @@ func (b *Bridge) newAcceptStage(ctx context.Context) *acceptStage {
 // and comes back after the lease).
 func (a *acceptStage) add(ctx context.Context, it item) bool {
 	ch := a.shards[uint64(it.sub.Header.SubmissionID)%uint64(len(a.shards))]
+	a.inFlight.Add(1)
 	select {
 	case ch <- it:
 		return true
 	case <-ctx.Done():
+		a.inFlight.Add(-1)
 		return false
 	}
 }
 
 func (a *acceptStage) run(it item) {
+	defer a.inFlight.Add(-1)
 	ctx, cancel := context.WithTimeout(a.ctx, acceptTimeout)
 	defer cancel()
 	if err := a.b.accept(ctx, it, a); err != nil {

@@ -330,13 +330,11 @@ func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) {
 	s.stats.MaxPullsInFlight = max(s.stats.MaxPullsInFlight, s.pullsNow)
 	s.notify()
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.pullsNow--
-		s.notify()
-		s.mu.Unlock()
-	}()
 	sub, ok := s.pull(queue)
+	s.mu.Lock()
+	s.pullsNow-- // the database work is done; writing the answer does not race
+	s.notify()
+	s.mu.Unlock()
 	if !ok {
 		s.answer(w, r, reply(false, pyString(fmt.Sprintf("Queue '%s' is empty", queue))))
 		return
