@@ -56,7 +56,14 @@ type Bridge struct {
 	reapInterval   time.Duration
 	relayWorkers   int
 	callbackClient *http.Client
-	worker         *certdv1.Worker
+	// Submit callbacks: per-attempt timeout, attempts before the job is
+	// held dead, first retry delay, per-host concurrency.
+	callbackTimeout  time.Duration
+	callbackAttempts int
+	callbackBackoff  time.Duration
+	hosts            *hostLimiter
+	attempts         *attemptCounter
+	worker           *certdv1.Worker
 
 	rate   *rateMeter
 	counts pipeline.Counters
@@ -102,6 +109,32 @@ func WithReapInterval(d time.Duration) Option { return func(b *Bridge) { b.reapI
 // refuses non-public addresses and redirects).
 func WithCallbackClient(c *http.Client) Option { return func(b *Bridge) { b.callbackClient = c } }
 
+// WithCallbackRetries sets how Submit callbacks are tried: each attempt
+// is bounded by timeout (default 10 s), a failed one is retried after
+// backoff doubling from first (default 2 s, or the receiver's
+// Retry-After), and after attempts failures (default 8) the job is held
+// dead with the reason.
+func WithCallbackRetries(timeout time.Duration, attempts int, first time.Duration) Option {
+	return func(b *Bridge) {
+		if timeout > 0 {
+			b.callbackTimeout = timeout
+		}
+		if attempts > 0 {
+			b.callbackAttempts = attempts
+		}
+		if first > 0 {
+			b.callbackBackoff = first
+		}
+	}
+}
+
+// WithCallbacksPerHost bounds the Submit callbacks in flight to one
+// receiver host (default 2), so that a slow receiver cannot hold every
+// relay worker.
+func WithCallbacksPerHost(n int) Option {
+	return func(b *Bridge) { b.hosts.limit = max(n, 1) }
+}
+
 // WithPrivateCallbacks lets Submit callbacks go to loopback and private
 // addresses (for callbacks inside a trusted network, and tests).
 func WithPrivateCallbacks(allow bool) Option {
@@ -125,8 +158,14 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 		reapInterval:   time.Minute,
 		relayWorkers:   8,
 		callbackClient: newCallbackClient(false),
-		worker:         pipeline.NewWorker("bridge", ""),
-		rate:           newRateMeter(30),
+
+		callbackTimeout:  10 * time.Second,
+		callbackAttempts: 8,
+		callbackBackoff:  2 * time.Second,
+		hosts:            &hostLimiter{limit: 2, busy: map[string]int{}},
+		attempts:         &attemptCounter{n: map[string]int{}},
+		worker:           pipeline.NewWorker("bridge", ""),
+		rate:             newRateMeter(30),
 	}
 	for _, o := range opts {
 		o(b)

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +139,14 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 	case errors.Is(err, errTerm):
 		_ = msg.TermWithReason(err.Error())
 	default:
+		var ri *retryIn
+		if errors.As(err, &ri) {
+			if !ri.free {
+				log.Debug("result put back", "retry_in", ri.d)
+			}
+			_ = msg.NakWithDelay(ri.d)
+			return
+		}
 		log.Warn("posting result failed; will retry", "err", err)
 		b.nak(msg)
 	}
@@ -280,36 +291,161 @@ func (b *Bridge) release(ctx context.Context, id, used, note string) error {
 }
 
 // relaySubmitted delivers the answer of a submitted job to its callback URL
-// (if any). The answer also stays in the job record.
+// (if any). The answer also stays in the job record. A receiver gets at
+// most callbackPerHost posts at once; a job whose host is busy is put back
+// with a short delay without counting an attempt, so a slow receiver holds
+// at most that many relay workers. Failed attempts (no answer, 3xx, 5xx,
+// 408, 429, an unresolvable host) are retried by NakWithDelay with backoff
+// (or the receiver's Retry-After), callbackAttempts times in all; then the
+// job is held dead with the reason, for Requeue or Fail.
 func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) error {
-	if rec.CallbackUrl != "" {
-		status, err := b.callback(ctx, rec.CallbackUrl, rec.Answer)
-		switch {
-		case errors.Is(err, errPrivateAddress):
-			b.log.Warn("callback refused: not a public address", "job", rec.Id, "callback", redactURL(rec.CallbackUrl))
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
-		case err != nil:
-			return err
-		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
-			// The receiver will never take it; keep the answer in the record.
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
-		case status >= 300:
-			return fmt.Errorf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
-		}
+	if rec.CallbackUrl == "" {
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
 	}
-	return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+	log := b.log.With("job", rec.Id, "callback", redactURL(rec.CallbackUrl))
+	host, err := callbackHost(rec.CallbackUrl)
+	if err != nil {
+		log.Warn("callback refused", "reason", err.Error())
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+	}
+	if !b.hosts.acquire(host) {
+		return &retryIn{d: b.callbackBackoff / 2, free: true}
+	}
+	actx, cancel := context.WithTimeout(ctx, b.callbackTimeout)
+	status, retryAfter, err := b.callback(actx, rec.CallbackUrl, rec.Answer)
+	cancel()
+	b.hosts.release(host)
+	var failure string
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		log.Warn("callback refused: not a public address")
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
+	case errors.Is(err, errTerm):
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+	case err != nil:
+		failure = err.Error()
+	case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
+		// The receiver will never take it; keep the answer in the record.
+		b.attempts.done(rec.Id)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
+	case status >= 300:
+		failure = fmt.Sprintf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
+	default:
+		b.attempts.done(rec.Id)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+	}
+	n := b.attempts.failed(rec.Id)
+	if n >= b.callbackAttempts {
+		b.attempts.done(rec.Id)
+		reason := fmt.Sprintf("callback failed %d times, last: %s", n, failure)
+		log.Error("callback given up; job held for Requeue or Fail", "reason", reason)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, reason, false)
+	}
+	wait := pipeline.Backoff(n, b.callbackBackoff, 10*time.Minute)
+	wait = max(wait, min(retryAfter, 30*time.Minute))
+	log.Warn("callback failed; will retry", "attempt", n, "retry_in", wait.Round(time.Millisecond), "err", failure)
+	return &retryIn{d: wait, err: errors.New(failure)}
 }
 
-func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, error) {
+// retryIn asks relayMsg to put the message back for d. free marks a
+// message that was not attempted (its receiver was busy).
+type retryIn struct {
+	d    time.Duration
+	free bool
+	err  error
+}
+
+func (r *retryIn) Error() string {
+	if r.free {
+		return "receiver busy"
+	}
+	return r.err.Error()
+}
+
+func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
+		return 0, 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.callbackClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("callback %s: %w", redactURL(url), errors.Unwrap(err))
+		if errors.Is(err, errPrivateAddress) {
+			return 0, 0, errPrivateAddress
+		}
+		return 0, 0, fmt.Errorf("callback %s: %w", redactURL(url), errors.Unwrap(err))
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After")), nil
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
+		return time.Duration(min(s, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// hostLimiter bounds the callbacks in flight per receiver host.
+type hostLimiter struct {
+	mu    sync.Mutex
+	limit int
+	busy  map[string]int
+}
+
+func (h *hostLimiter) acquire(host string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy[host] >= h.limit {
+		return false
+	}
+	h.busy[host]++
+	return true
+}
+
+func (h *hostLimiter) release(host string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy[host]--; h.busy[host] <= 0 {
+		delete(h.busy, host)
+	}
+}
+
+// attemptCounter counts failed callback attempts per job in this bridge.
+// It is bounded: past maxTracked jobs the oldest counts are forgotten
+// (those jobs get a few more attempts).
+type attemptCounter struct {
+	mu    sync.Mutex
+	n     map[string]int
+	order []string
+}
+
+const maxTracked = 10000
+
+func (a *attemptCounter) failed(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.n[id]; !ok {
+		if len(a.order) >= maxTracked {
+			delete(a.n, a.order[0])
+			a.order = a.order[1:]
+		}
+		a.order = append(a.order, id)
+	}
+	a.n[id]++
+	return a.n[id]
+}
+
+func (a *attemptCounter) done(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.n, id) // its place in order is dropped lazily
 }
