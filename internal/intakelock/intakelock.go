@@ -58,7 +58,8 @@ type Holder struct {
 	PID    int    `json:"pid,omitempty"`
 	// TTLMillis is the holder's TTL, for display.
 	TTLMillis int64 `json:"ttl_ms"`
-	// Since is when this tenure began, on the holder's clock (display only).
+	// Since is when the holder last wrote the lock (taken or renewed), on
+	// the holder's clock: for people only, never compared across hosts.
 	Since time.Time `json:"since"`
 }
 
