@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -166,4 +167,38 @@ func TestTooLargeSubmissionAnsweredOnce(t *testing.T) {
 	if a.Error == "" || !strings.Contains(a.ErrorReason, "larger than") || a.Username != "bigname" {
 		t.Errorf("answer %+v, want an error naming the size limit, for bigname", a)
 	}
+}
+
+// TestRefusedAnswerPostedAtOnceWhenOfferedAgain: an answer refused for its
+// key ("Incorrect key for submission": another pull saved a newer key)
+// waits; when xqueue offers the submission again the bridge posts it at
+// once with the new key, and only once.
+func TestRefusedAnswerPostedAtOnceWhenOfferedAgain(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	ctx := waitCtx(t)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	if _, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_QUEUED); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xs.Steal(id); err != nil { // a racing pull saved its key last
+		t.Fatal(err)
+	}
+	env.RunConsumer(t, nil, nil)
+	if _, err := xs.WaitStats(ctx, func(st xqueuetest.Stats) bool { return st.Rejected >= 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := xs.CallbackCount(id); n != 0 {
+		t.Fatalf("%d callbacks after a refused post", n)
+	}
+	xs.ExpireLeases() // xqueue offers it again; the bridge pulls the new key
+	cbs, err := xs.WaitCallbacks(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := xs.Submission(id)
+	if cbs[0].Key != sub.Key {
+		t.Errorf("answered with key %s, want the newest %s", cbs[0].Key, sub.Key)
+	}
+	checkExactlyOnce(t, ctx, env, xs, []int64{id})
 }

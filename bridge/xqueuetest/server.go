@@ -750,3 +750,22 @@ func (s *Server) pullsInFlight() int {
 
 // PullsInFlight is how many get_submission calls xqueue is serving now.
 func (s *Server) PullsInFlight() int { return s.pullsInFlight() }
+
+// Steal plays another puller: it hands submission id out now, as a pull
+// would (new key, fresh lease), to nobody in particular, and returns the
+// new key. Clients holding an older key get "Incorrect key for submission".
+func (s *Server) Steal(id int64) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.byID[id]
+	if !ok {
+		return "", fmt.Errorf("xqueuetest: no submission %d", id)
+	}
+	now := s.now()
+	read := *sub
+	read.pullTime = now
+	read.pullKey = newKey(now.String() + "steal")
+	read.pulls++
+	s.save(sub, &read)
+	return read.pullKey, nil
+}
