@@ -149,3 +149,30 @@ func TestAmbiguousIPv4CallbacksRefused(t *testing.T) {
 		t.Errorf("%d callbacks reached the receiver through a numeric host", hits.Load())
 	}
 }
+
+// TestGivenUpCallbackKeepsAnswer: once the hold grace has passed, a job
+// held for its callback is closed with its answer kept in the record; the
+// failing receiver is not called again.
+func TestGivenUpCallbackKeepsAnswer(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(srv.Close)
+	env.RunBridge(t, bridge.WithPrivateCallbacks(true), bridge.WithCallbackRetries(time.Second, 2, 10*time.Millisecond),
+		bridge.WithHoldGrace(100*time.Millisecond), bridge.WithReapInterval(50*time.Millisecond))
+	ctx := waitCtx(t)
+	id := submitted(t, ctx, env, srv.URL+"/hook")
+	rec, err := testenv.WaitState(ctx, env, id, certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.LastError, "callback given up") || !rec.AnswerOk || len(rec.Answer) == 0 {
+		t.Errorf("record: last error %q, answer ok %v, answer %q", rec.LastError, rec.AnswerOk, rec.Answer)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("%d callback attempts, want 2", hits.Load())
+	}
+}

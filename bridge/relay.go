@@ -337,7 +337,7 @@ func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) err
 	n := b.attempts.failed(rec.Id)
 	if n >= b.callbackAttempts {
 		b.attempts.done(rec.Id)
-		reason := fmt.Sprintf("callback failed %d times, last: %s", n, failure)
+		reason := fmt.Sprintf("%s %d times, last: %s", callbackFailedPrefix, n, failure)
 		log.Error("callback given up; job held for Requeue or Fail", "reason", reason)
 		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, reason, false)
 	}
@@ -346,6 +346,9 @@ func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) err
 	log.Warn("callback failed; will retry", "attempt", n, "retry_in", wait.Round(time.Millisecond), "err", failure)
 	return &retryIn{d: wait, err: errors.New(failure)}
 }
+
+// callbackFailedPrefix starts the reason of a job held for its callback.
+const callbackFailedPrefix = "callback failed"
 
 // retryIn asks relayMsg to put the message back for d. free marks a
 // message that was not attempted (its receiver was busy).
