@@ -10,6 +10,14 @@
 // fresh keys on re-offer, retirement by the first accepted put_result and the
 // duplicate LMS callback of a repeated put_result behave as in xqueue.
 //
+// get_submission races as xqueue's does (by default): it reads the oldest
+// unleased row without a lock and later saves the whole row, so pulls that
+// overlap hand one submission out under two keys (the last save's key
+// wins) and a save that lands after an accepted put_result un-retires the
+// submission. WithPullDelay and WithPullHook widen the window for tests;
+// WithAtomicPulls turns the race off. Stats counts what the race did
+// (MaxPullsInFlight, LostLeases, Unretired) and every LMS callback.
+//
 // The test side plays the LMS: Submit queues a job, Callbacks shows every
 // result xqueue "posted to the LMS", and the Wait methods await events
 // without sleeping. Faults (5xx, dropped connections, LMS failures, expired
