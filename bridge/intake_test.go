@@ -2,8 +2,11 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +57,7 @@ func checkExactlyOnce(t *testing.T, ctx context.Context, env *testenv.Env, xs *x
 		t.Fatalf("not every submission was answered: %v", err)
 	}
 	dup := 0
+	answered := map[string]bool{}
 	for _, id := range ids {
 		cbs := xs.CallbacksFor(id)
 		if len(cbs) != 1 {
@@ -74,10 +78,27 @@ func checkExactlyOnce(t *testing.T, ctx context.Context, env *testenv.Env, xs *x
 			t.Errorf("submission %d: answered uuids %s/%s, record has %s/%s", id, a.DownloadUUID, a.VerifyUUID, rec.DownloadUuid, rec.VerifyUuid)
 		}
 		checkFiles(t, env, a)
+		answered["downloads/"+a.DownloadUUID], answered["cert/"+a.VerifyUUID] = true, true
+	}
+	orphans := 0
+	for _, dir := range []string{"downloads", "cert"} {
+		entries, err := os.ReadDir(filepath.Join(env.StoreDir, dir))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if dir == "cert" && e.Name() == "keys" { // the public signing keys
+				continue
+			}
+			if !answered[dir+"/"+e.Name()] {
+				orphans++
+				t.Errorf("orphaned files: %s/%s belongs to no answer", dir, e.Name())
+			}
+		}
 	}
 	st := xs.Stats()
-	t.Logf("answered %d, duplicates %d, put_results %d (accepted %d, refused %d), pulls %d, max pulls in flight %d, lost leases %d, unretired %d",
-		len(ids), dup, st.PutResults, st.Accepted, st.Rejected, st.Pulls, st.MaxPullsInFlight, st.LostLeases, st.Unretired)
+	t.Logf("answered %d, duplicates %d, orphans %d, put_results %d (accepted %d, refused %d), pulls %d, max pulls in flight %d, lost leases %d, unretired %d",
+		len(ids), dup, orphans, st.PutResults, st.Accepted, st.Rejected, st.Pulls, st.MaxPullsInFlight, st.LostLeases, st.Unretired)
 }
 
 // TestTwoBridgesOnePuller: two bridges against one queue, with xqueue's
@@ -153,7 +174,7 @@ func holderWatch(t *testing.T, ctx context.Context, p *pipeline.Pipeline) <-chan
 					var h struct {
 						ID string `json:"id"`
 					}
-					_ = jsonUnmarshal(e.Value(), &h)
+					_ = json.Unmarshal(e.Value(), &h)
 					id = h.ID
 				}
 				if id != last {
