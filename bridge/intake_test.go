@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,8 +243,6 @@ func TestTakeover(t *testing.T) {
 		})
 	}
 }
-
-var errNotJSON = errors.New("not json")
 
 // slowHandler makes each job take at least d (work, not synchronisation).
 type slowHandler struct {

@@ -162,7 +162,6 @@ type Server struct {
 	faults     []*Fault
 	stats      Stats
 	changed    chan struct{}
-	down       bool
 	pullsNow   int // get_submission views in flight
 }
 
@@ -247,10 +246,6 @@ func (s *Server) Down() {
 		_ = s.srv.Close()
 		s.srv = nil
 	}
-	s.mu.Lock()
-	s.down = true
-	s.notify()
-	s.mu.Unlock()
 }
 
 // Up serves again after Down, on the same address.
@@ -263,10 +258,6 @@ func (s *Server) Up() error {
 	if err := s.listen(); err != nil {
 		return fmt.Errorf("xqueuetest: up again on %s: %w", s.addr, err)
 	}
-	s.mu.Lock()
-	s.down = false
-	s.notify()
-	s.mu.Unlock()
 	return nil
 }
 
