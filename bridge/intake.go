@@ -55,12 +55,23 @@ func (b *Bridge) intake(ctx context.Context) error {
 	if b.p.Opts.Cluster != "" {
 		placement = &jetstream.Placement{Cluster: b.p.Opts.Cluster}
 	}
-	kv, err := intakelock.OpenBucket(ctx, b.p.JS, b.p.Opts.Replicas, placement)
-	if err != nil {
-		return err
+	// NATS may be unreachable for a while: keep trying; never pull
+	// without the lock.
+	for failures := 1; ; failures++ {
+		kv, err := intakelock.OpenBucket(ctx, b.p.JS, b.p.Opts.Replicas, placement)
+		if err == nil {
+			lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
+			err = lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := pipeline.Backoff(failures, time.Second, 30*time.Second)
+		b.log.Warn("intake lock unavailable; not pulling", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			return nil
+		}
 	}
-	lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
-	return lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })
 }
 
 // pullLoop polls xqueue and pulls while there is work, the intake switch is

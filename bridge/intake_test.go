@@ -105,11 +105,23 @@ func checkExactlyOnce(t *testing.T, ctx context.Context, env *testenv.Env, xs *x
 // time, so xqueue never hands one submission out twice and every
 // submission gets exactly one LMS callback.
 func TestTwoBridgesOnePuller(t *testing.T) {
-	env, xs, xq := setup(t, xqueuetest.WithPullDelay(5*time.Millisecond))
+	var xs *xqueuetest.Server
+	var once sync.Once
+	// The first pull waits in its window for a second one (which only a
+	// bypassed lock lets in), and every pull dawdles a little.
+	hook := func(ctx context.Context, _ int64) {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel()
+			_, _ = xs.WaitStats(ctx, func(st xqueuetest.Stats) bool { return st.MaxPullsInFlight >= 2 })
+		})
+	}
+	env, xs0, xq := setup(t, xqueuetest.WithPullDelay(5*time.Millisecond), xqueuetest.WithPullHook(hook))
+	xs = xs0
 	env.RunConsumer(t, nil, nil)
-	newBridge(t, env, bridge.WithXQueue(xq))
-	newBridge(t, env, bridge.WithXQueue(xq))
 	ids := submitN(t, xs, "two", 24)
+	newBridge(t, env, bridge.WithXQueue(xq))
+	newBridge(t, env, bridge.WithXQueue(xq))
 	checkExactlyOnce(t, waitCtx(t), env, xs, ids)
 	if st := xs.Stats(); st.MaxPullsInFlight != 1 || st.LostLeases != 0 || st.Unretired != 0 {
 		t.Errorf("xqueue saw %d pulls at once, %d submissions under two keys, %d un-retired; want 1, 0, 0",
