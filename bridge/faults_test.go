@@ -202,3 +202,48 @@ func TestRefusedAnswerPostedAtOnceWhenOfferedAgain(t *testing.T) {
 	}
 	checkExactlyOnce(t, ctx, env, xs, []int64{id})
 }
+
+// TestLostRetirementAnsweredAgainWithNewestKey: xqueue loses a retirement
+// (a late pull's save un-retires an answered submission) and offers it
+// again: the bridge answers again at once from the stored result, with
+// the same uuids and the newest key, so that xqueue stops offering it.
+func TestLostRetirementAnsweredAgainWithNewestKey(t *testing.T) {
+	env, xs, xq := setup(t)
+	env.RunConsumer(t, nil, nil)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	ctx := waitCtx(t)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	checkExactlyOnce(t, ctx, env, xs, []int64{id})
+	if _, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWERED); err != nil {
+		t.Fatal(err)
+	}
+	if err := xs.Reoffer(id); err != nil { // what a late save does
+		t.Fatal(err)
+	}
+	cbs, err := xs.WaitCallbacks(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xs.WaitRetired(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := xs.Submission(id)
+	first, second := decode(t, cbs[0]), decode(t, cbs[1])
+	if second.DownloadUUID != first.DownloadUUID || second.VerifyUUID != first.VerifyUUID {
+		t.Errorf("answered again with other uuids: %+v then %+v", first, second)
+	}
+	if cbs[1].Key != sub.Key || cbs[1].Key == cbs[0].Key {
+		t.Errorf("answered again with key %s, want the newest %s", cbs[1].Key, sub.Key)
+	}
+	// The record counts both posts once the second is recorded.
+	updates, err := env.P.Records.Watch(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rec := range updates {
+		if rec.SubmissionId == id && rec.AnswersPosted == 2 && rec.State == certdv1.JobState_JOB_STATE_ANSWERED {
+			return
+		}
+	}
+	t.Errorf("the record never counted 2 answers posted: %v", ctx.Err())
+}
