@@ -217,9 +217,10 @@ func (b *Bridge) newAcceptStage(ctx context.Context) *acceptStage {
 	return a
 }
 
-// add queues a pulled submission; it blocks while its worker is behind and
-// reports false if ctx ended first (the submission stays leased in xqueue
-// and comes back after the lease).
+// add queues a pulled submission; it blocks while its worker is behind.
+// If ctx (the lock tenure) ends first it still queues the submission when
+// there is room, and otherwise reports false: the submission stays leased
+// in xqueue and comes back after the lease.
 func (a *acceptStage) add(ctx context.Context, it item) bool {
 	ch := a.shards[uint64(it.sub.Header.SubmissionID)%uint64(len(a.shards))]
 	a.inFlight.Add(1)
@@ -227,7 +228,14 @@ func (a *acceptStage) add(ctx context.Context, it item) bool {
 	case ch <- it:
 		return true
 	case <-ctx.Done():
+	}
+	select {
+	case ch <- it:
+		return true
+	default:
 		a.inFlight.Add(-1)
+		a.b.log.Warn("pulled submission not recorded: the intake stopped; xqueue offers it again after its lease",
+			"job", jobID(it.sub.Header.SubmissionID))
 		return false
 	}
 }
