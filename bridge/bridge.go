@@ -1,6 +1,14 @@
 // Package bridge connects xqueue to the pipeline: it pulls certificate jobs
 // from xqueue into JetStream (intake) and posts each job's result back
-// exactly once (relay). It also relays the results of jobs submitted
+// exactly once (relay).
+//
+// One puller per queue: xqueue's get_submission is not atomic, so the
+// intake pulls one submission at a time and only while it holds the
+// queue's intake lock (package intakelock), which makes that hold across
+// every bridge. Throughput comes from pipelining instead: a bounded accept
+// stage records and publishes pulled submissions while the next
+// get_submission is in flight, and every offer of one submission goes to
+// the same accept worker, in pull order, so the newest key wins. It also relays the results of jobs submitted
 // through the control service to their callback URLs, and answers jobs that
 // were held dead longer than the grace period.
 //
@@ -19,6 +27,7 @@ import (
 	"time"
 
 	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -37,15 +46,24 @@ type Bridge struct {
 	xq  XQueue
 	log *slog.Logger
 
-	pollInterval    time.Duration
-	pullConcurrency int
-	maxPending      uint64
-	lease           time.Duration
-	holdGrace       time.Duration
-	reapInterval    time.Duration
-	relayWorkers    int
-	callbackClient  *http.Client
-	worker          *certdv1.Worker
+	pollInterval   time.Duration
+	lockTTL        time.Duration
+	noLock         bool   // tests only: pull without the intake lock
+	holderID       string // worker id plus a per-instance suffix
+	maxPending     uint64
+	lease          time.Duration
+	holdGrace      time.Duration
+	reapInterval   time.Duration
+	relayWorkers   int
+	callbackClient *http.Client
+	// Submit callbacks: per-attempt timeout, attempts before the job is
+	// held dead, first retry delay, per-host concurrency.
+	callbackTimeout  time.Duration
+	callbackAttempts int
+	callbackBackoff  time.Duration
+	hosts            *hostLimiter
+	attempts         *attemptCounter
+	worker           *certdv1.Worker
 
 	rate   *rateMeter
 	counts pipeline.Counters
@@ -65,9 +83,10 @@ func WithLogger(l *slog.Logger) Option { return func(b *Bridge) { b.log = l } }
 // queue (default 1 s).
 func WithPollInterval(d time.Duration) Option { return func(b *Bridge) { b.pollInterval = d } }
 
-// WithPullConcurrency sets how many submissions are pulled at once while
-// there is work (default 4).
-func WithPullConcurrency(n int) Option { return func(b *Bridge) { b.pullConcurrency = n } }
+// WithIntakeLockTTL sets how long the intake lock outlives its holder's
+// last renewal (default 15 s): a bridge that crashes while pulling is
+// replaced by a standby after about this long. Renewals run every TTL/3.
+func WithIntakeLockTTL(d time.Duration) Option { return func(b *Bridge) { b.lockTTL = d } }
 
 // WithMaxPending caps the jobs accepted and not yet finished. Zero (the
 // default) sizes the cap from the measured throughput: what the consumers
@@ -90,6 +109,32 @@ func WithReapInterval(d time.Duration) Option { return func(b *Bridge) { b.reapI
 // refuses non-public addresses and redirects).
 func WithCallbackClient(c *http.Client) Option { return func(b *Bridge) { b.callbackClient = c } }
 
+// WithCallbackRetries sets how Submit callbacks are tried: each attempt
+// is bounded by timeout (default 10 s), a failed one is retried after
+// backoff doubling from first (default 2 s, or the receiver's
+// Retry-After), and after attempts failures (default 8) the job is held
+// dead with the reason.
+func WithCallbackRetries(timeout time.Duration, attempts int, first time.Duration) Option {
+	return func(b *Bridge) {
+		if timeout > 0 {
+			b.callbackTimeout = timeout
+		}
+		if attempts > 0 {
+			b.callbackAttempts = attempts
+		}
+		if first > 0 {
+			b.callbackBackoff = first
+		}
+	}
+}
+
+// WithCallbacksPerHost bounds the Submit callbacks in flight to one
+// receiver host (default 2), so that a slow receiver cannot hold every
+// relay worker.
+func WithCallbacksPerHost(n int) Option {
+	return func(b *Bridge) { b.hosts.limit = max(n, 1) }
+}
+
 // WithPrivateCallbacks lets Submit callbacks go to loopback and private
 // addresses (for callbacks inside a trusted network, and tests).
 func WithPrivateCallbacks(allow bool) Option {
@@ -104,22 +149,29 @@ func WithRegion(r string) Option {
 // New returns a bridge over an open pipeline.
 func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 	b := &Bridge{
-		p:               p,
-		log:             slog.Default(),
-		pollInterval:    time.Second,
-		pullConcurrency: 4,
-		lease:           time.Minute,
-		holdGrace:       24 * time.Hour,
-		reapInterval:    time.Minute,
-		relayWorkers:    8,
-		callbackClient:  newCallbackClient(false),
-		worker:          pipeline.NewWorker("bridge", ""),
-		rate:            newRateMeter(30),
+		p:              p,
+		log:            slog.Default(),
+		pollInterval:   time.Second,
+		lockTTL:        intakelock.DefaultTTL,
+		lease:          time.Minute,
+		holdGrace:      24 * time.Hour,
+		reapInterval:   time.Minute,
+		relayWorkers:   8,
+		callbackClient: newCallbackClient(false),
+
+		callbackTimeout:  10 * time.Second,
+		callbackAttempts: 8,
+		callbackBackoff:  2 * time.Second,
+		hosts:            &hostLimiter{limit: 2, busy: map[string]int{}},
+		attempts:         &attemptCounter{n: map[string]int{}},
+		worker:           pipeline.NewWorker("bridge", ""),
+		rate:             newRateMeter(30),
 	}
 	for _, o := range opts {
 		o(b)
 	}
 	b.log = b.log.With("component", "bridge")
+	b.holderID = b.worker.Id + "." + pipeline.NewUUID()[:8]
 	return b
 }
 

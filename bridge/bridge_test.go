@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
@@ -21,7 +23,19 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
+func TestMain(m *testing.M) {
+	before := goleak.IgnoreCurrent()
+	code := s3test.Main(m)
+	if code == 0 {
+		// Every goroutine the bridge, the stand-in and the clients started
+		// has stopped (goleak retries while stragglers wind down).
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // setup starts NATS, the pipeline and an xqueue stand-in, and returns a
 // client of the stand-in.
@@ -473,4 +487,36 @@ func TestCallbacksToPrivateAddressesRefused(t *testing.T) {
 	if !got.AnswerOk || !strings.Contains(got.LastError, "not a public address") {
 		t.Errorf("record: answer ok %v, last error %q", got.AnswerOk, got.LastError)
 	}
+}
+
+// BenchmarkIntake measures the intake alone: get_submission from the
+// stand-in, record and publish into JetStream (no consumers run).
+func BenchmarkIntake(b *testing.B) {
+	env := testenv.Start(b, pipeline.Options{})
+	xs, xq := env.XQueue(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	updates, err := env.P.Records.Watch(ctx, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		xs.Submit(fmt.Sprintf(`{"action":"create","username":"u%d","course_id":"course-v1:a+b+c","name":"Jane Doe","template_pdf":"certificate-template-a-b.pdf"}`, i))
+	}
+	b.ResetTimer()
+	start := time.Now()
+	env.RunBridge(b, bridge.WithXQueue(xq), bridge.WithMaxPending(1<<30))
+	queued := map[string]bool{}
+	for rec := range updates {
+		if rec.State == certdv1.JobState_JOB_STATE_QUEUED {
+			queued[rec.Id] = true
+			if len(queued) == b.N {
+				break
+			}
+		}
+	}
+	if len(queued) < b.N {
+		b.Fatalf("%d of %d jobs queued: %v", len(queued), b.N, ctx.Err())
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
 }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,7 +42,7 @@ func newCallbackClient(allowPrivate bool) *http.Client {
 	transport.DialContext = dialer.DialContext
 	transport.Proxy = nil
 	return &http.Client{
-		Timeout:   30 * time.Second,
+		Timeout:   30 * time.Second, // the relay bounds each attempt tighter
 		Transport: transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -55,4 +58,40 @@ func redactURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// errAmbiguousIPv4 refuses hosts written as a number in a form other than
+// the dotted quad: 2130706433, 127.1, 0x7f.1, 0177.0.0.1. C resolvers read
+// them as addresses (2130706433 is 127.0.0.1), Go's treats them as names:
+// either way they serve only to hide an address, so they are refused and
+// not retried.
+var errAmbiguousIPv4 = errors.New("callback host is a number but not a dotted-quad IPv4 address (decimal, short, octal or hex forms are refused)")
+
+// numericHost matches host names made only of numbers (decimal, octal or
+// hex), one to four parts.
+var numericHost = regexp.MustCompile(`(?i)^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$`)
+
+// callbackHost checks a callback URL before any connection and returns
+// its host:port (the per-host limit's key).
+func callbackHost(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("callback URL does not parse")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" {
+		return "", errors.New("callback URL is not an http(s) URL with a host")
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4() && strings.Count(host, ".") != 3 {
+			return "", errAmbiguousIPv4
+		}
+	} else if numericHost.MatchString(host) {
+		return "", errAmbiguousIPv4
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(host, port), nil
 }

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/certd-dev/certd/bridge/xqueue"
+	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -17,13 +21,65 @@ import (
 // consumers busy before any throughput has been measured.
 const minPending = 64
 
-// intake polls xqueue and pulls while there is work, the intake switch is
-// on and the pipeline is not full.
+// Sizes of the accept stage: submissions pulled and not yet recorded are
+// bounded by acceptWorkers*acceptQueue; immediate re-posts by maxReposts.
+const (
+	acceptWorkers = 4
+	acceptQueue   = 16
+	maxReposts    = 8
+	// acceptTimeout bounds recording and publishing one submission; it
+	// also lets pulled submissions be recorded during shutdown.
+	acceptTimeout = 30 * time.Second
+)
+
+// queueNamer is implemented by xqueue clients that know their queue name
+// (the lock key); others share one lock.
+type queueNamer interface{ Queue() string }
+
+// intake holds the queue's intake lock and, while it holds it, pulls one
+// submission at a time. Pulled submissions go to the accept stage, which
+// records and publishes them while the next get_submission is in flight.
 func (b *Bridge) intake(ctx context.Context) error {
-	b.log.Info("intake started", "poll_interval", b.pollInterval, "concurrency", b.pullConcurrency)
+	queue := xqueue.DefaultQueue
+	if qn, ok := b.xq.(queueNamer); ok {
+		queue = qn.Queue()
+	}
+	acc := b.newAcceptStage(ctx)
+	defer acc.stop()
+	b.log.Info("intake started", "queue", queue, "poll_interval", b.pollInterval, "lock_ttl", b.lockTTL)
+	if b.noLock {
+		b.pullLoop(ctx, acc)
+		return nil
+	}
+	var placement *jetstream.Placement
+	if b.p.Opts.Cluster != "" {
+		placement = &jetstream.Placement{Cluster: b.p.Opts.Cluster}
+	}
+	// NATS may be unreachable for a while: keep trying; never pull
+	// without the lock.
+	for failures := 1; ; failures++ {
+		kv, err := intakelock.OpenBucket(ctx, b.p.JS, b.p.Opts.Replicas, placement)
+		if err == nil {
+			lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
+			err = lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := pipeline.Backoff(failures, time.Second, 30*time.Second)
+		b.log.Warn("intake lock unavailable; not pulling", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// pullLoop polls xqueue and pulls while there is work, the intake switch is
+// on and the pipeline is not full, until ctx (the lock tenure) ends.
+func (b *Bridge) pullLoop(ctx context.Context, acc *acceptStage) {
 	failures := 0
 	for {
-		wait, err := b.poll(ctx)
+		wait, err := b.poll(ctx, acc)
 		if err != nil {
 			failures++
 			wait = pipeline.Backoff(failures, b.pollInterval, 30*time.Second)
@@ -34,13 +90,16 @@ func (b *Bridge) intake(ctx context.Context) error {
 			failures = 0
 		}
 		if !sleep(ctx, wait) {
-			return nil
+			return
 		}
 	}
 }
 
 // poll does one round: it returns how long to wait before the next.
-func (b *Bridge) poll(ctx context.Context) (time.Duration, error) {
+func (b *Bridge) poll(ctx context.Context, acc *acceptStage) (time.Duration, error) {
+	if err := acc.failing(); err != nil {
+		return 0, fmt.Errorf("recording pulled submissions fails: %w", err)
+	}
 	st, err := b.p.Intake(ctx)
 	if err != nil {
 		return 0, err
@@ -59,13 +118,14 @@ func (b *Bridge) poll(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	pending += uint64(acc.inFlight.Load()) // pulled, not yet published
 	limit := b.pendingLimit()
 	if pending >= limit {
 		b.log.Debug("backpressure: pipeline full", "pending", pending, "limit", limit)
 		return b.pollInterval, nil
 	}
 	budget := int(min(uint64(n), limit-pending))
-	pulled, err := b.pullBatch(ctx, budget)
+	pulled, err := b.pullSerial(ctx, acc, budget)
 	if err != nil {
 		return 0, err
 	}
@@ -86,63 +146,162 @@ func (b *Bridge) pendingLimit() uint64 {
 	return max(l, minPending)
 }
 
-// pullBatch pulls up to budget submissions with bounded concurrency.
-func (b *Bridge) pullBatch(ctx context.Context, budget int) (int, error) {
-	var (
-		mu     sync.Mutex
-		pulled int
-		first  error
-		wg     sync.WaitGroup
-		next   = make(chan struct{})
-	)
-	go func() {
-		defer close(next)
-		for i := 0; i < budget; i++ {
-			select {
-			case next <- struct{}{}:
-			case <-ctx.Done():
-				return
+// pullSerial pulls up to budget submissions, one get_submission at a time,
+// handing each to the accept stage.
+func (b *Bridge) pullSerial(ctx context.Context, acc *acceptStage, budget int) (int, error) {
+	pulled := 0
+	for pulled < budget {
+		if err := acc.failing(); err != nil {
+			return pulled, fmt.Errorf("recording pulled submissions fails: %w", err)
+		}
+		sub, err := b.xq.Pull(ctx)
+		var big *xqueue.TooLargeError
+		switch {
+		case errors.Is(err, xqueue.ErrQueueEmpty):
+			return pulled, nil
+		case errors.As(err, &big) && big.Header.SubmissionID > 0:
+			// Too large to read, but its header was recovered: answer it
+			// once with an error rather than see it offered forever.
+			sub = &xqueue.Submission{Header: big.Header}
+			if !acc.add(ctx, item{sub: sub, bad: big}) {
+				return pulled, nil
+			}
+		case err != nil:
+			return pulled, err
+		default:
+			if !acc.add(ctx, item{sub: sub}) {
+				return pulled, nil
 			}
 		}
-	}()
-	for w := 0; w < min(b.pullConcurrency, budget); w++ {
-		wg.Add(1)
+		pulled++
+	}
+	return pulled, nil
+}
+
+// item is one pulled submission on its way into the pipeline; bad, when
+// set, is why it cannot be a job.
+type item struct {
+	sub *xqueue.Submission
+	bad error
+}
+
+// acceptStage records and publishes pulled submissions with a few workers.
+// A submission always goes to the same worker (by submission_id), so offers
+// of one submission are handled in pull order and the newest key wins.
+type acceptStage struct {
+	b       *Bridge
+	ctx     context.Context // outlives the lock tenure: pulled work is recorded
+	shards  []chan item
+	workers sync.WaitGroup
+	reposts sync.WaitGroup
+	sem     chan struct{}
+	lastErr atomic.Pointer[error]
+	// inFlight counts submissions handed to the stage and not yet
+	// recorded and published: backpressure counts them as pending.
+	inFlight atomic.Int64
+}
+
+func (b *Bridge) newAcceptStage(ctx context.Context) *acceptStage {
+	a := &acceptStage{b: b, ctx: context.WithoutCancel(ctx), sem: make(chan struct{}, maxReposts)}
+	for i := 0; i < acceptWorkers; i++ {
+		ch := make(chan item, acceptQueue)
+		a.shards = append(a.shards, ch)
+		a.workers.Add(1)
 		go func() {
-			defer wg.Done()
-			for range next {
-				sub, err := b.xq.Pull(ctx)
-				if errors.Is(err, xqueue.ErrQueueEmpty) {
-					break
-				}
-				if err == nil {
-					err = b.accept(ctx, sub)
-				}
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				if err == nil {
-					pulled++
-				}
-				mu.Unlock()
-				if err != nil {
-					break
-				}
-			}
-			for range next { // let the feeder finish
+			defer a.workers.Done()
+			for it := range ch {
+				a.run(it)
 			}
 		}()
 	}
-	wg.Wait()
-	return pulled, first
+	return a
 }
 
+// add queues a pulled submission; it blocks while its worker is behind.
+// If ctx (the lock tenure) ends first it still queues the submission when
+// there is room, and otherwise reports false: the submission stays leased
+// in xqueue and comes back after the lease.
+func (a *acceptStage) add(ctx context.Context, it item) bool {
+	ch := a.shards[uint64(it.sub.Header.SubmissionID)%uint64(len(a.shards))]
+	a.inFlight.Add(1)
+	select {
+	case ch <- it:
+		return true
+	case <-ctx.Done():
+	}
+	select {
+	case ch <- it:
+		return true
+	default:
+		a.inFlight.Add(-1)
+		a.b.log.Warn("pulled submission not recorded: the intake stopped; xqueue offers it again after its lease",
+			"job", jobID(it.sub.Header.SubmissionID))
+		return false
+	}
+}
+
+func (a *acceptStage) run(it item) {
+	defer a.inFlight.Add(-1)
+	ctx, cancel := context.WithTimeout(a.ctx, acceptTimeout)
+	defer cancel()
+	if err := a.b.accept(ctx, it, a); err != nil {
+		a.b.log.Warn("recording a pulled submission failed; xqueue offers it again after its lease",
+			"job", jobID(it.sub.Header.SubmissionID), "err", err)
+		a.lastErr.Store(&err)
+		return
+	}
+	a.lastErr.Store(nil)
+}
+
+// failing returns the last accept error, if the last accept failed.
+func (a *acceptStage) failing() error {
+	if p := a.lastErr.Load(); p != nil {
+		a.lastErr.CompareAndSwap(p, nil) // one backoff per failure
+		return *p
+	}
+	return nil
+}
+
+// repost posts a stored answer in the background, bounded by maxReposts,
+// so that a slow put_result does not hold up the accept worker.
+func (a *acceptStage) repost(rec *certdv1.JobRecord) {
+	a.sem <- struct{}{}
+	a.reposts.Add(1)
+	go func() {
+		defer a.reposts.Done()
+		defer func() { <-a.sem }()
+		if err := a.b.postXqueue(a.ctx, rec, true); err != nil {
+			a.b.log.Warn("answering a re-offered submission failed", "job", rec.Id, "err", err)
+		}
+	}()
+}
+
+// stop lets the workers record what was pulled, then waits for them and
+// for re-posts under way.
+func (a *acceptStage) stop() {
+	for _, ch := range a.shards {
+		close(ch)
+	}
+	a.workers.Wait()
+	a.reposts.Wait()
+}
+
+func jobID(submissionID int64) string { return "xq-" + strconv.FormatInt(submissionID, 10) }
+
 // accept records a pulled submission and publishes it, or, for a
-// submission seen before, refreshes its key and answers it again if it was
-// answered already.
-func (b *Bridge) accept(ctx context.Context, sub *xqueue.Submission) error {
-	id := "xq-" + strconv.FormatInt(sub.Header.SubmissionID, 10)
+// submission seen before, refreshes its key and posts its answer at once
+// when one is waiting or was given already.
+func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
+	sub := it.sub
+	id := jobID(sub.Header.SubmissionID)
 	req, bad := pipeline.ParseRequest(sub.Body)
+	if it.bad != nil {
+		bad = it.bad
+		var big *xqueue.TooLargeError
+		if errors.As(it.bad, &big) {
+			req = pipeline.Request{Username: big.Username, CourseID: big.CourseID}
+		}
+	}
 	action, _ := pipeline.ParseAction(req.Action)
 	rec := &certdv1.JobRecord{
 		Id:           id,
@@ -182,11 +341,20 @@ func (b *Bridge) accept(ctx context.Context, sub *xqueue.Submission) error {
 		// Recorded but maybe never published (a crash in between): publish
 		// now. A publish that did happen is deduplicated by message id.
 		return b.dispatch(ctx, rec, bad)
+	case certdv1.JobState_JOB_STATE_RESULT_READY:
+		// The answer waits (an earlier post was refused for its key, or the
+		// relay has not got to it): post it now with the new key, unless a
+		// post is under way, which retries with the newest key itself.
+		if rec.PostingKey == "" {
+			b.log.Info("answer waiting: posting it now with the new key", "job", id)
+			acc.repost(rec)
+		}
 	case certdv1.JobState_JOB_STATE_ANSWERED, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN:
-		// xqueue offers a submission we answered (a lost or racing answer):
-		// answer again from the stored result with the new key.
-		b.log.Info("answering again from stored result", "job", id)
-		return b.postXqueue(ctx, rec, true)
+		// xqueue offers a submission we answered (it lost the retirement,
+		// or an earlier post's outcome is unknown): answer again from the
+		// stored result with the new key.
+		b.log.Info("answering again from stored result", "job", id, "state", rec.State.String())
+		acc.repost(rec)
 	}
 	return nil
 }

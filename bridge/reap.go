@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -40,6 +41,15 @@ func (b *Bridge) reapOnce(ctx context.Context) error {
 	for _, r := range due {
 		if r.Source == certdv1.Source_SOURCE_XQUEUE && b.xq == nil {
 			continue // another bridge with xqueue answers these
+		}
+		if r.Source == certdv1.Source_SOURCE_SUBMIT && strings.HasPrefix(r.LastError, callbackFailedPrefix) {
+			// The answer exists; only its callback failed. Posting an error
+			// answer would just fail the same way: keep the answer.
+			b.log.Warn("giving up on a callback; the answer stays in the job record", "job", r.Id)
+			if err := b.settle(ctx, r.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback given up after holding the job for "+b.holdGrace.String()+"; the answer stays in the record", false); err != nil {
+				return err
+			}
+			continue
 		}
 		reason := fmt.Sprintf("gave up after holding the job for %s: %s", b.holdGrace, r.LastError)
 		b.log.Warn("answering held job with an error", "job", r.Id, "held_since", r.DeadAt.AsTime())

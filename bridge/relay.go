@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +139,14 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 	case errors.Is(err, errTerm):
 		_ = msg.TermWithReason(err.Error())
 	default:
+		var ri *retryIn
+		if errors.As(err, &ri) {
+			if !ri.free {
+				log.Debug("result put back", "retry_in", ri.d)
+			}
+			_ = msg.NakWithDelay(ri.d)
+			return
+		}
 		log.Warn("posting result failed; will retry", "err", err)
 		b.nak(msg)
 	}
@@ -163,6 +174,7 @@ func (b *Bridge) relayToXqueue(ctx context.Context, rec *certdv1.JobRecord) erro
 // on that path: xqueue has just shown that no answer was accepted.
 func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer bool) error {
 	log := b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
+	yield := false // retrying with a newer key: give way to any other poster
 	for attempt := 0; ; attempt++ {
 		unknown := false
 		claimed, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
@@ -170,10 +182,12 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 			if !reoffer && (r.State == certdv1.JobState_JOB_STATE_ANSWERED || r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN) {
 				return errSkip
 			}
-			if reoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey {
-				return errSkip // a racing pull of the same offer is posting it now
-			}
-			if r.PostingKey != "" && !reoffer {
+			if r.PostingKey != "" {
+				if reoffer || yield {
+					// A post is under way: at most one per job. If xqueue
+					// refuses its key it retries at once with the newest.
+					return errSkip
+				}
 				unknown = true
 				r.PostingKey = ""
 				b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN,
@@ -216,7 +230,7 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, err.Error(), false)
 		}
 		// Every other failure certainly did not post: release the claim.
-		if cerr := b.release(ctx, rec.Id, err.Error()); cerr != nil {
+		if cerr := b.release(ctx, rec.Id, used, err.Error()); cerr != nil {
 			return cerr
 		}
 		if errors.Is(err, xqueue.ErrIncorrectKey) {
@@ -225,6 +239,7 @@ func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer
 				return gerr
 			}
 			if fresh.XqueueKey != used && attempt < 5 {
+				yield = true
 				continue // the bridge has seen a newer key meanwhile
 			}
 			// xqueue leased the submission again: the bridge records the
@@ -262,10 +277,13 @@ func (b *Bridge) settle(ctx context.Context, id string, state certdv1.JobState, 
 	return err
 }
 
-// release drops the claim of a post that certainly did not reach xqueue.
-func (b *Bridge) release(ctx context.Context, id, note string) error {
+// release drops this poster's claim (made with key used) of a post that
+// certainly did not reach xqueue; a claim made since by someone else stays.
+func (b *Bridge) release(ctx context.Context, id, used, note string) error {
 	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		r.PostingKey = ""
+		if r.PostingKey == used {
+			r.PostingKey = ""
+		}
 		r.LastError = note
 		return nil
 	})
@@ -273,36 +291,164 @@ func (b *Bridge) release(ctx context.Context, id, note string) error {
 }
 
 // relaySubmitted delivers the answer of a submitted job to its callback URL
-// (if any). The answer also stays in the job record.
+// (if any). The answer also stays in the job record. A receiver gets at
+// most callbackPerHost posts at once; a job whose host is busy is put back
+// with a short delay without counting an attempt, so a slow receiver holds
+// at most that many relay workers. Failed attempts (no answer, 3xx, 5xx,
+// 408, 429, an unresolvable host) are retried by NakWithDelay with backoff
+// (or the receiver's Retry-After), callbackAttempts times in all; then the
+// job is held dead with the reason, for Requeue or Fail.
 func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) error {
-	if rec.CallbackUrl != "" {
-		status, err := b.callback(ctx, rec.CallbackUrl, rec.Answer)
-		switch {
-		case errors.Is(err, errPrivateAddress):
-			b.log.Warn("callback refused: not a public address", "job", rec.Id, "callback", redactURL(rec.CallbackUrl))
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
-		case err != nil:
-			return err
-		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
-			// The receiver will never take it; keep the answer in the record.
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
-		case status >= 300:
-			return fmt.Errorf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
-		}
+	if rec.CallbackUrl == "" {
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
 	}
-	return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+	log := b.log.With("job", rec.Id, "callback", redactURL(rec.CallbackUrl))
+	host, err := callbackHost(rec.CallbackUrl)
+	if err != nil {
+		log.Warn("callback refused", "reason", err.Error())
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+	}
+	if !b.hosts.acquire(host) {
+		return &retryIn{d: b.callbackBackoff / 2, free: true}
+	}
+	actx, cancel := context.WithTimeout(ctx, b.callbackTimeout)
+	status, retryAfter, err := b.callback(actx, rec.CallbackUrl, rec.Answer)
+	cancel()
+	b.hosts.release(host)
+	var failure string
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		log.Warn("callback refused: not a public address")
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
+	case errors.Is(err, errTerm):
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+	case err != nil:
+		failure = err.Error()
+	case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
+		// The receiver will never take it; keep the answer in the record.
+		b.attempts.done(rec.Id)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
+	case status >= 300:
+		failure = fmt.Sprintf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
+	default:
+		b.attempts.done(rec.Id)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+	}
+	n := b.attempts.failed(rec.Id)
+	if n >= b.callbackAttempts {
+		b.attempts.done(rec.Id)
+		reason := fmt.Sprintf("%s %d times, last: %s", callbackFailedPrefix, n, failure)
+		log.Error("callback given up; job held for Requeue or Fail", "reason", reason)
+		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, reason, false)
+	}
+	wait := pipeline.Backoff(n, b.callbackBackoff, 10*time.Minute)
+	wait = max(wait, min(retryAfter, 30*time.Minute))
+	log.Warn("callback failed; will retry", "attempt", n, "retry_in", wait.Round(time.Millisecond), "err", failure)
+	return &retryIn{d: wait, err: errors.New(failure)}
 }
 
-func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, error) {
+// callbackFailedPrefix starts the reason of a job held for its callback.
+const callbackFailedPrefix = "callback failed"
+
+// retryIn asks relayMsg to put the message back for d. free marks a
+// message that was not attempted (its receiver was busy).
+type retryIn struct {
+	d    time.Duration
+	free bool
+	err  error
+}
+
+func (r *retryIn) Error() string {
+	if r.free {
+		return "receiver busy"
+	}
+	return r.err.Error()
+}
+
+func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
+		return 0, 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.callbackClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("callback %s: %w", redactURL(url), errors.Unwrap(err))
+		if errors.Is(err, errPrivateAddress) {
+			return 0, 0, errPrivateAddress
+		}
+		return 0, 0, fmt.Errorf("callback %s: %w", redactURL(url), errors.Unwrap(err))
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, retryAfter(resp.Header.Get("Retry-After")), nil
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
+		return time.Duration(min(s, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// hostLimiter bounds the callbacks in flight per receiver host.
+type hostLimiter struct {
+	mu    sync.Mutex
+	limit int
+	busy  map[string]int
+}
+
+func (h *hostLimiter) acquire(host string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy[host] >= h.limit {
+		return false
+	}
+	h.busy[host]++
+	return true
+}
+
+func (h *hostLimiter) release(host string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy[host]--; h.busy[host] <= 0 {
+		delete(h.busy, host)
+	}
+}
+
+// attemptCounter counts failed callback attempts per job in this bridge.
+// It is bounded: past maxTracked jobs the oldest counts are forgotten
+// (those jobs get a few more attempts).
+type attemptCounter struct {
+	mu    sync.Mutex
+	n     map[string]int
+	order []string
+}
+
+const maxTracked = 10000
+
+func (a *attemptCounter) failed(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.n[id]; !ok {
+		if len(a.order) >= maxTracked {
+			delete(a.n, a.order[0])
+			a.order = a.order[1:]
+		}
+		a.order = append(a.order, id)
+	}
+	a.n[id]++
+	return a.n[id]
+}
+
+func (a *attemptCounter) done(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.n, id) // its place in order is dropped lazily
 }

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -37,6 +38,17 @@ func (s *Service) GetStatus(ctx context.Context, _ *certdv1.GetStatusRequest) (_
 	}
 	resp.IntakePaused = in.Paused
 	resp.Intake = in
+
+	holders, err := intakelock.Holders(ctx, s.p.JS)
+	if err != nil {
+		return nil, s.grpcError("status", err)
+	}
+	for _, h := range holders {
+		resp.IntakeHolders = append(resp.IntakeHolders, &certdv1.IntakeHolder{
+			Queue: h.Queue, HolderId: h.ID, Host: h.Host, Region: h.Region, Pid: int64(h.PID),
+			TtlMs: h.TTLMillis, Since: timestamppb.New(h.Since), Revision: h.Revision,
+		})
+	}
 
 	for _, a := range pipeline.Actions {
 		name := pipeline.ConsumerName(a)

@@ -11,6 +11,7 @@ import (
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
 	"github.com/certd-dev/certd/control"
+	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -175,5 +176,43 @@ func TestGetStatus(t *testing.T) {
 	}
 	if st.Xqueue.Configured || st.Xqueue.Reachable {
 		t.Errorf("xqueue without a client: %v", st.Xqueue)
+	}
+}
+
+// TestGetStatusShowsIntakeHolder: GetStatus names the bridge that holds a
+// queue's intake lock (the one that pulls), and nobody before.
+func TestGetStatusShowsIntakeHolder(t *testing.T) {
+	p := startPipeline(t, pipeline.Options{})
+	svc := control.NewService(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := svc.GetStatus(ctx, &certdv1.GetStatusRequest{})
+	if err != nil || len(st.IntakeHolders) != 0 {
+		t.Fatalf("before any bridge: holders %v, %v", st.GetIntakeHolders(), err)
+	}
+	kv, err := intakelock.OpenBucket(ctx, p.JS, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := intakelock.New(kv, "certificates", "bridge-a", "eu-west", time.Minute, slog.Default())
+	held := make(chan struct{})
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = lock.Run(lctx, func(tenure context.Context) { close(held); <-tenure.Done() })
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	<-held
+	st, err = svc.GetStatus(ctx, &certdv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.IntakeHolders) != 1 {
+		t.Fatalf("holders %v, want bridge-a", st.IntakeHolders)
+	}
+	h := st.IntakeHolders[0]
+	if h.Queue != "certificates" || h.HolderId != "bridge-a" || h.Region != "eu-west" || h.TtlMs != 60000 || h.Revision == 0 || h.Since == nil {
+		t.Errorf("holder %v", h)
 	}
 }

@@ -40,7 +40,10 @@ const (
 	DefaultMaxAttempts   = 5
 	DefaultRetryBase     = 200 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
-	DefaultMaxReplyBytes = 32 << 20
+	// DefaultMaxReplyBytes fits the largest real reply: a 64 KiB job body
+	// escaped twice (get_submission's content is JSON inside JSON) is at
+	// most ~7 bytes per byte.
+	DefaultMaxReplyBytes = 512 << 10
 )
 
 // Config configures a Client. Zero fields take the defaults above.
@@ -72,8 +75,9 @@ type Config struct {
 	// RetryBase and RetryMax shape the backoff between attempts: a random
 	// wait in [0, min(RetryMax, RetryBase*2^(attempt-1))) (full jitter).
 	RetryBase, RetryMax time.Duration
-	// MaxReplyBytes bounds a reply body (default 32 MiB); a larger reply is
-	// a bad reply.
+	// MaxReplyBytes bounds a reply body (default 512 KiB); a larger reply
+	// is a bad reply (for get_submission a *TooLargeError). The whole reply
+	// must arrive within the request's timeout: a trickle is cut off.
 	MaxReplyBytes int64
 	// Logger receives structured logs (default slog.Default()). Passwords,
 	// the basic-auth value and the session cookie are never logged.
@@ -459,7 +463,7 @@ func (c *Client) get(ctx context.Context, endpoint string, query url.Values) (re
 			continue
 		case resp.status == http.StatusOK:
 			if resp.tooLarge {
-				return reply{}, fmt.Errorf("%w: reply larger than %d bytes", ErrBadReply, c.cfg.MaxReplyBytes)
+				return reply{}, newTooLarge(resp.body, c.cfg.MaxReplyBytes)
 			}
 			rep, err := parseReply(resp.body)
 			if err != nil {

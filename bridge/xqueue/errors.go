@@ -3,6 +3,9 @@ package xqueue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
 )
 
 // Errors returned (wrapped) by Client methods; test them with errors.Is.
@@ -79,4 +82,60 @@ func IsPermanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// ErrTooLarge: a reply was larger than Config.MaxReplyBytes. It also wraps
+// ErrBadReply.
+var ErrTooLarge = errors.New("reply too large")
+
+// TooLargeError is a get_submission reply too large to read. What could be
+// recovered from its start is kept, so that the caller can answer the
+// submission with an error once instead of seeing it offered forever:
+// Header.SubmissionID is 0 when nothing was recovered.
+type TooLargeError struct {
+	Limit    int64
+	Header   Header
+	Username string // from the job body, if it could be read
+	CourseID string
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Header.SubmissionID > 0 {
+		return fmt.Sprintf("%v: submission %d: reply larger than %d bytes", ErrBadReply, e.Header.SubmissionID, e.Limit)
+	}
+	return fmt.Sprintf("%v: reply larger than %d bytes", ErrBadReply, e.Limit)
+}
+
+// Unwrap makes errors.Is match ErrBadReply and ErrTooLarge.
+func (e *TooLargeError) Unwrap() []error { return []error{ErrBadReply, ErrTooLarge} }
+
+// Patterns over the raw reply: the header and body are JSON strings inside
+// a JSON string, so their quotes arrive escaped once or twice.
+var (
+	reSubmissionID  = regexp.MustCompile(`submission_id[\\"]*\s*:\s*[\\"]*(\d{1,18})`)
+	reSubmissionKey = regexp.MustCompile(`submission_key[\\"]*\s*:\s*[\\]*"([0-9A-Za-z_-]{1,128})[\\]*"`)
+	reUsername      = regexp.MustCompile(`\busername[\\"]*\s*:\s*[\\]*"([^\\"]{1,150})[\\]*"`)
+	reCourseID      = regexp.MustCompile(`\bcourse_id[\\"]*\s*:\s*[\\]*"([^\\"]{1,255})[\\]*"`)
+)
+
+// maxRecoverScan bounds how much of a too-large reply is searched.
+const maxRecoverScan = 16 << 10
+
+// newTooLarge recovers what it can from the start of a too-large reply.
+func newTooLarge(start []byte, limit int64) *TooLargeError {
+	e := &TooLargeError{Limit: limit}
+	head := start[:min(len(start), maxRecoverScan)]
+	id, key := reSubmissionID.FindSubmatch(head), reSubmissionKey.FindSubmatch(head)
+	if id != nil && key != nil {
+		if n, err := strconv.ParseInt(string(id[1]), 10, 64); err == nil && n > 0 {
+			e.Header = Header{SubmissionID: n, SubmissionKey: string(key[1])}
+		}
+	}
+	if m := reUsername.FindSubmatch(head); m != nil {
+		e.Username = string(m[1])
+	}
+	if m := reCourseID.FindSubmatch(head); m != nil {
+		e.CourseID = string(m[1])
+	}
+	return e
 }

@@ -108,3 +108,25 @@ func rejected(t *testing.T, decoder string, err error) bool {
 	}
 	return err != nil
 }
+
+// FuzzTooLargeRecovery: what is recovered from the start of a reply too
+// large to read is either nothing or a usable header.
+func FuzzTooLargeRecovery(f *testing.F) {
+	for _, seed := range []string{
+		`{"return_code": 0, "content": "{\"xqueue_header\": \"{\\\"submission_id\\\": 12, \\\"submission_key\\\": \\\"0123456789abcdef0123456789abcdef\\\"}\", \"xqueue_body\": \"{\\\"action\\\": \\\"create\\\", \\\"username\\\": \\\"jdoe\\\"`,
+		`{"return_code": 0, "content": "{\"xqueue_header\": \"{\\\"submission_id\\\": 0, \\\"submission_key\\\": \\\"k\\\"}\"`,
+		`submission_id: 99999999999999999999 submission_key: "x"`,
+		``, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, start []byte) {
+		e := newTooLarge(start, 1)
+		if e.Header.SubmissionID < 0 || (e.Header.SubmissionID > 0) != (e.Header.SubmissionKey != "") {
+			t.Fatalf("recovered an unusable header %+v", e.Header)
+		}
+		if !errors.Is(e, ErrBadReply) || !errors.Is(e, ErrTooLarge) {
+			t.Fatal("TooLargeError does not wrap ErrBadReply and ErrTooLarge")
+		}
+	})
+}

@@ -183,7 +183,25 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 	if f.Body != "" {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(f.Status)
-		_, _ = io.WriteString(w, f.Body)
+		if f.Trickle <= 0 {
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		rc := http.NewResponseController(w)
+		t := time.NewTicker(f.Trickle)
+		defer t.Stop()
+		for i := 0; i < len(f.Body); i++ {
+			if _, err := io.WriteString(w, f.Body[i:i+1]); err != nil || rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return
+			case <-s.closed:
+				return
+			}
+		}
 		return
 	}
 	w.Header().Set("Content-Type", "text/html")
@@ -308,6 +326,37 @@ func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.pullsNow++
+	s.stats.MaxPullsInFlight = max(s.stats.MaxPullsInFlight, s.pullsNow)
+	s.notify()
+	s.mu.Unlock()
+	sub, ok := s.pull(queue)
+	s.mu.Lock()
+	s.pullsNow-- // the database work is done; writing the answer does not race
+	s.notify()
+	s.mu.Unlock()
+	if !ok {
+		s.answer(w, r, reply(false, pyString(fmt.Sprintf("Queue '%s' is empty", queue))))
+		return
+	}
+	header := pyObject("submission_id", strconv.FormatInt(sub.id, 10), "submission_key", pyString(sub.pullKey))
+	payload := pyObject(
+		"xqueue_header", pyString(header),
+		"xqueue_body", pyString(sub.body),
+		"xqueue_files", pyString(sub.files))
+	s.answer(w, r, reply(true, pyString(payload)))
+}
+
+// pull is get_submission's database work. Like xqueue it reads the oldest
+// unleased row without a lock (order_by('arrival_time').first()), stamps
+// pull_time and a new pullkey on that copy, and saves the whole row back.
+// Pulls that overlap read the same row and each hand it out under its own
+// key (the last save's key is the one put_result accepts), and a save that
+// lands after an accepted put_result writes retired=False back. The save
+// waits for a put_result holding the row (select_for_update) to commit, as
+// an UPDATE does. It returns a copy of the row as this pull saved it.
+func (s *Server) pull(queue string) (submission, bool) {
+	s.mu.Lock()
 	now := s.now()
 	var sub *submission
 	for _, c := range s.subs { // order_by('arrival_time').first()
@@ -320,21 +369,56 @@ func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) {
 		s.stats.EmptyPulls++
 		s.notify()
 		s.mu.Unlock()
-		s.answer(w, r, reply(false, pyString(fmt.Sprintf("Queue '%s' is empty", queue))))
-		return
+		return submission{}, false
 	}
-	sub.pullTime = now
-	sub.pullKey = newKey(now.String() + strconv.FormatInt(sub.id, 10))
-	sub.pulls++
+	read := *sub // the model instance: a copy of the row
+	read.pullTime = now
+	read.pullKey = newKey(now.String() + strconv.FormatInt(sub.id, 10))
+	read.pulls++
+	if s.atomicPulls {
+		s.save(sub, &read)
+		s.mu.Unlock()
+		return read, true
+	}
+	delay, hook := s.pullDelay, s.pullHook
+	s.mu.Unlock()
+
+	// The race window between the SELECT and the UPDATE.
+	if hook != nil {
+		hook(s.ctx, sub.id)
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.closed:
+			t.Stop()
+		}
+	}
+	// UPDATE waits for a row lock held by put_result.
+	select {
+	case sub.row <- struct{}{}:
+		defer func() { <-sub.row }()
+	case <-s.closed:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.save(sub, &read)
+	return read, true
+}
+
+// save writes the pulled copy back over the row (Django's save() of every
+// field); the caller holds s.mu.
+func (s *Server) save(sub, read *submission) {
+	if sub.pullKey != "" && sub.pulls >= read.pulls {
+		s.stats.LostLeases++ // another pull saved this row since we read it
+	}
+	if sub.retired && !read.retired {
+		s.stats.Unretired++
+	}
+	sub.pullTime, sub.pullKey, sub.pulls, sub.retired = read.pullTime, read.pullKey, read.pulls, read.retired
 	s.stats.Pulls++
 	s.notify()
-	header := pyObject("submission_id", strconv.FormatInt(sub.id, 10), "submission_key", pyString(sub.pullKey))
-	payload := pyObject(
-		"xqueue_header", pyString(header),
-		"xqueue_body", pyString(sub.body),
-		"xqueue_files", pyString(sub.files))
-	s.mu.Unlock()
-	s.answer(w, r, reply(true, pyString(payload)))
 }
 
 // pyInt converts a decoded JSON value as Python's int() does, reporting

@@ -10,6 +10,14 @@
 // fresh keys on re-offer, retirement by the first accepted put_result and the
 // duplicate LMS callback of a repeated put_result behave as in xqueue.
 //
+// get_submission races as xqueue's does (by default): it reads the oldest
+// unleased row without a lock and later saves the whole row, so pulls that
+// overlap hand one submission out under two keys (the last save's key
+// wins) and a save that lands after an accepted put_result un-retires the
+// submission. WithPullDelay and WithPullHook widen the window for tests;
+// WithAtomicPulls turns the race off. Stats counts what the race did
+// (MaxPullsInFlight, LostLeases, Unretired) and every LMS callback.
+//
 // The test side plays the LMS: Submit queues a job, Callbacks shows every
 // result xqueue "posted to the LMS", and the Wait methods await events
 // without sleeping. Faults (5xx, dropped connections, LMS failures, expired
@@ -25,8 +33,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -91,6 +99,28 @@ func WithLMSBaseURL(u string) Option {
 	return func(s *Server) { s.lmsBase = strings.TrimSuffix(u, "/") }
 }
 
+// WithPullDelay widens get_submission's race window: each pull waits d
+// between reading the oldest unleased row and saving it back. Default 0
+// (the window is then only as wide as the handler's own work).
+func WithPullDelay(d time.Duration) Option {
+	return func(s *Server) { s.pullDelay = d }
+}
+
+// WithPullHook calls hook(id) inside each pull's race window, after the row
+// of submission id was read and before it is saved. A hook may block (for
+// instance until another pull is in flight) to force an overlap; it should
+// watch ctx, which ends when the server closes.
+func WithPullHook(hook func(ctx context.Context, id int64)) Option {
+	return func(s *Server) { s.pullHook = hook }
+}
+
+// WithAtomicPulls makes get_submission read and save under one lock, as if
+// xqueue locked the row: no two pulls get the same submission and no pull
+// un-retires one. Real xqueue does not do this (see the package doc).
+func WithAtomicPulls() Option {
+	return func(s *Server) { s.atomicPulls = true }
+}
+
 // WithLogf logs every request the server answers, e.g. WithLogf(t.Logf).
 func WithLogf(logf func(format string, args ...any)) Option {
 	return func(s *Server) { s.logf = logf }
@@ -98,7 +128,11 @@ func WithLogf(logf func(format string, args ...any)) Option {
 
 // Server is a running xqueue stand-in on 127.0.0.1.
 type Server struct {
-	ts *httptest.Server
+	addr    string // host:port, kept across Down/Up
+	url     string
+	lc      sync.Mutex // guards srv
+	srv     *http.Server
+	serving sync.WaitGroup
 
 	// configuration, fixed after NewServer
 	users                map[string]string
@@ -107,6 +141,11 @@ type Server struct {
 	queues               []string
 	lmsBase              string
 	logf                 func(string, ...any)
+	pullDelay            time.Duration
+	pullHook             func(context.Context, int64)
+	atomicPulls          bool
+	ctx                  context.Context // ends at Close
+	cancel               context.CancelFunc
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -123,6 +162,7 @@ type Server struct {
 	faults     []*Fault
 	stats      Stats
 	changed    chan struct{}
+	pullsNow   int // get_submission views in flight
 }
 
 type submission struct {
@@ -155,6 +195,7 @@ func NewServer(opts ...Option) *Server {
 		changed:  make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
 	}
@@ -164,21 +205,74 @@ func NewServer(opts ...Option) *Server {
 	if len(s.queues) == 0 {
 		s.queues = []string{DefaultQueue}
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.addr = "127.0.0.1:0"
+	if err := s.listen(); err != nil {
+		panic(fmt.Sprintf("xqueuetest: listen: %v", err))
+	}
+	s.url = "http://" + s.addr
 	return s
+}
+
+// listen starts serving on s.addr; the caller holds no lock.
+func (s *Server) listen() error {
+	s.lc.Lock()
+	defer s.lc.Unlock()
+	if s.srv != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = srv
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		_ = srv.Serve(ln)
+	}()
+	return nil
+}
+
+// Down takes xqueue off the network: the listener closes (new connections
+// are refused) and open connections are cut. Requests already inside a
+// view finish their work (a put_result still posts to the LMS), but their
+// answers are lost. Up brings it back on the same address with its state.
+func (s *Server) Down() {
+	s.lc.Lock()
+	defer s.lc.Unlock()
+	if s.srv != nil {
+		_ = s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// Up serves again after Down, on the same address.
+func (s *Server) Up() error {
+	select {
+	case <-s.closed:
+		return ErrClosed
+	default:
+	}
+	if err := s.listen(); err != nil {
+		return fmt.Errorf("xqueuetest: up again on %s: %w", s.addr, err)
+	}
+	return nil
 }
 
 // URL is the server's base address, e.g. http://127.0.0.1:41234 (xqueue's
 // paths are under /xqueue/).
-func (s *Server) URL() string { return s.ts.URL }
+func (s *Server) URL() string { return s.url }
 
 // Close stops the server. In-flight put_results waiting on the simulated LMS
 // are abandoned (no callback is recorded) and Wait methods return ErrClosed.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		s.ts.CloseClientConnections()
-		s.ts.Close()
+		s.cancel()
+		s.Down()
+		s.serving.Wait()
 	})
 }
 
@@ -423,14 +517,22 @@ func (s *Server) CallbackCount(id int64) int {
 
 // Stats counts what the server has seen.
 type Stats struct {
-	Requests      int // every HTTP request, including refused ones
-	Unauthorized  int // 401 from the basic-auth front
-	Redirects     int // 302 to the login page (no session)
-	Logins        int // successful logins
-	FailedLogins  int // login answered with return_code 1
-	Logouts       int
-	QueueLens     int // get_queuelen answered by the view
-	Pulls         int // get_submission that handed out a submission
+	Requests     int // every HTTP request, including refused ones
+	Unauthorized int // 401 from the basic-auth front
+	Redirects    int // 302 to the login page (no session)
+	Logins       int // successful logins
+	FailedLogins int // login answered with return_code 1
+	Logouts      int
+	QueueLens    int // get_queuelen answered by the view
+	Pulls        int // get_submission that handed out a submission
+	// MaxPullsInFlight is the most get_submission views that ran at once.
+	MaxPullsInFlight int
+	// LostLeases counts pulls whose saved key replaced the key of another
+	// pull that had read the same row: one submission under two keys.
+	LostLeases int
+	// Unretired counts pulls whose save brought back a submission that an
+	// accepted put_result had retired while the pull was in its window.
+	Unretired     int
 	EmptyPulls    int // get_submission answered "Queue '..' is empty"
 	PutResults    int // put_result requests that reached the view
 	Accepted      int // put_results accepted (key matched)
@@ -574,6 +676,19 @@ type Fault struct {
 	AfterHandling bool
 	// Count is how many matching requests fail (0 means 1).
 	Count int
+	// Every makes the fault recurring: every Every-th matching request
+	// fails, until ClearFaults (Count is then ignored).
+	Every int
+	// Trickle, with Body, sends the answer one byte per Trickle.
+	Trickle time.Duration
+	seen    int
+}
+
+// ClearFaults drops every pending and recurring fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
 }
 
 // Inject queues a fault; faults fire in the order injected.
@@ -603,6 +718,16 @@ func (s *Server) takeFault(endpoint string) *Fault {
 		if f.Endpoint != "" && f.Endpoint != endpoint {
 			continue
 		}
+		if f.Every > 0 {
+			f.seen++
+			if f.seen%f.Every != 0 {
+				continue
+			}
+			s.stats.FaultsApplied++
+			s.notify()
+			c := *f
+			return &c
+		}
 		f.Count--
 		if f.Count <= 0 {
 			s.faults = slices.Delete(s.faults, i, i+1)
@@ -613,4 +738,33 @@ func (s *Server) takeFault(endpoint string) *Fault {
 		return &c
 	}
 	return nil
+}
+
+// pullsInFlight is how many get_submission views run now.
+func (s *Server) pullsInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pullsNow
+}
+
+// PullsInFlight is how many get_submission calls xqueue is serving now.
+func (s *Server) PullsInFlight() int { return s.pullsInFlight() }
+
+// Steal plays another puller: it hands submission id out now, as a pull
+// would (new key, fresh lease), to nobody in particular, and returns the
+// new key. Clients holding an older key get "Incorrect key for submission".
+func (s *Server) Steal(id int64) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.byID[id]
+	if !ok {
+		return "", fmt.Errorf("xqueuetest: no submission %d", id)
+	}
+	now := s.now()
+	read := *sub
+	read.pullTime = now
+	read.pullKey = newKey(now.String() + "steal")
+	read.pulls++
+	s.save(sub, &read)
+	return read.pullKey, nil
 }

@@ -40,7 +40,7 @@ func init() {
 	secret("xqueue-basic-auth", "user:pass for HTTP basic auth in front of xqueue (optional)")
 	def("xqueue-lease", "1m", "xqueue's SUBMISSION_PROCESSING_DELAY; sizes backpressure")
 	def("poll-interval", "1s", "wait between polls of an empty queue")
-	def("pull-concurrency", "4", "submissions pulled at once while there is work")
+	def("intake-lock-ttl", "15s", "how long the xqueue intake lock outlives a crashed holder; one bridge pulls per queue")
 	def("max-pending", "0", "cap on accepted, unfinished jobs (0: what consumers finish within a lease, at least 64)")
 	def("nats-url", "", "NATS server URL(s), comma separated (empty: an embedded server under the data dir; all and demo only)")
 	def("nats-creds", "", "NATS credentials file (optional)")
@@ -84,6 +84,13 @@ func init() {
 	def("log-format", "text", "text or json")
 }
 
+// removedSettings are settings certd no longer has, with why; setting one
+// is refused so that an operator notices.
+var removedSettings = map[string]string{
+	"pull-concurrency": "removed: parallel get_submission calls make xqueue hand one submission out twice (duplicate LMS callbacks); " +
+		"certd now pulls one submission at a time per queue across all bridges (see intake-lock-ttl). Delete this setting",
+}
+
 // config is the resolved configuration of one command.
 type config struct {
 	fs     *flag.FlagSet
@@ -124,6 +131,11 @@ func envName(n string) string { return "CERTD_" + strings.ToUpper(strings.Replac
 func (c *config) parse(args []string) error {
 	if err := c.fs.Parse(args); err != nil {
 		return err
+	}
+	for n, why := range removedSettings {
+		if _, ok := os.LookupEnv(envName(n)); ok {
+			return fmt.Errorf("%s: %s", envName(n), why)
+		}
 	}
 	set := map[string]bool{}
 	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -194,6 +206,9 @@ func readYAML(path string) (map[string]string, error) {
 	for k, v := range raw {
 		name := strings.ReplaceAll(strings.ToLower(k), "_", "-")
 		name = strings.TrimPrefix(name, "certd-")
+		if why, ok := removedSettings[name]; ok {
+			return nil, fmt.Errorf("config file %s: %s: %s", path, k, why)
+		}
 		if _, ok := settings[name]; !ok {
 			unknown = append(unknown, k)
 			continue

@@ -120,6 +120,22 @@ func TestSettingsUnknownYAMLKeyRejected(t *testing.T) {
 	}
 }
 
+// TestSettingsRemovedPullConcurrencyRefused: a config that still sets
+// pull-concurrency is refused with the reason, not silently ignored.
+func TestSettingsRemovedPullConcurrencyRefused(t *testing.T) {
+	clearCertdEnv(t)
+	file := writeFile(t, t.TempDir(), "certd.yaml", "nats-url: nats://127.0.0.1:4222\npull-concurrency: 4\n")
+	r := runCmd(context.Background(), "bridge", "--config", file)
+	if r.code == 0 {
+		t.Fatalf("certd bridge accepted pull-concurrency:\n%s", r.stderr)
+	}
+	for _, want := range []string{"pull-concurrency", "removed", "duplicate LMS callbacks", "intake-lock-ttl"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("message does not mention %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
 // startNATS starts a NATS server for tests that need one to get past the
 // connection step.
 func startNATS(t *testing.T) string {

@@ -35,7 +35,7 @@ import (
 var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
-	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
+	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "intake-lock-ttl", "max-pending", "hold-grace", "callback-allow-private"}
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs", "fonts-dir", "han-style"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
@@ -182,7 +182,7 @@ func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Log
 		bridge.WithLogger(log),
 		bridge.WithRegion(c.str("region")),
 		bridge.WithPollInterval(c.duration("poll-interval")),
-		bridge.WithPullConcurrency(c.int("pull-concurrency")),
+		bridge.WithIntakeLockTTL(c.duration("intake-lock-ttl")),
 		bridge.WithMaxPending(c.int("max-pending")),
 		bridge.WithLease(c.duration("xqueue-lease")),
 		bridge.WithHoldGrace(c.duration("hold-grace")),

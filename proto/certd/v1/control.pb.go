@@ -321,8 +321,11 @@ type GetStatusResponse struct {
 	Workers        []*Worker              `protobuf:"bytes,6,rep,name=workers,proto3" json:"workers,omitempty"`
 	At             *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
 	Intake         *IntakeStatus          `protobuf:"bytes,8,opt,name=intake,proto3" json:"intake,omitempty"` // the intake switch with its reason and time
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The bridge pulling from each xqueue queue (the intake lock holders);
+	// other bridges stand by. Empty until a bridge has pulled.
+	IntakeHolders []*IntakeHolder `protobuf:"bytes,50,rep,name=intake_holders,json=intakeHolders,proto3" json:"intake_holders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -411,6 +414,115 @@ func (x *GetStatusResponse) GetIntake() *IntakeStatus {
 	return nil
 }
 
+func (x *GetStatusResponse) GetIntakeHolders() []*IntakeHolder {
+	if x != nil {
+		return x.IntakeHolders
+	}
+	return nil
+}
+
+// IntakeHolder is the bridge that holds a queue's intake lock: the one
+// bridge that pulls from that queue.
+type IntakeHolder struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	HolderId      string                 `protobuf:"bytes,2,opt,name=holder_id,json=holderId,proto3" json:"holder_id,omitempty"` // the bridge's worker id
+	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Region        string                 `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	Pid           int64                  `protobuf:"varint,5,opt,name=pid,proto3" json:"pid,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,6,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"` // a standby takes over about this long after the holder stops renewing
+	Since         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`               // last renewal, on the holder's clock (for people only)
+	Revision      uint64                 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"`        // changes with every renewal
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntakeHolder) Reset() {
+	*x = IntakeHolder{}
+	mi := &file_certd_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntakeHolder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntakeHolder) ProtoMessage() {}
+
+func (x *IntakeHolder) ProtoReflect() protoreflect.Message {
+	mi := &file_certd_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntakeHolder.ProtoReflect.Descriptor instead.
+func (*IntakeHolder) Descriptor() ([]byte, []int) {
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *IntakeHolder) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *IntakeHolder) GetHolderId() string {
+	if x != nil {
+		return x.HolderId
+	}
+	return ""
+}
+
+func (x *IntakeHolder) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *IntakeHolder) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *IntakeHolder) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *IntakeHolder) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *IntakeHolder) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *IntakeHolder) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type ListJobsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Filter        *JobFilter             `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -422,7 +534,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[5]
+	mi := &file_certd_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +546,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[5]
+	mi := &file_certd_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +559,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListJobsRequest) GetFilter() *JobFilter {
@@ -482,7 +594,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_certd_v1_control_proto_msgTypes[6]
+	mi := &file_certd_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +606,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[6]
+	mi := &file_certd_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +619,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListJobsResponse) GetJobs() []*JobRecord {
@@ -540,7 +652,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[7]
+	mi := &file_certd_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +664,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[7]
+	mi := &file_certd_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +677,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -584,7 +696,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_certd_v1_control_proto_msgTypes[8]
+	mi := &file_certd_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +708,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[8]
+	mi := &file_certd_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +721,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetJobResponse) GetJob() *JobRecord {
@@ -630,7 +742,7 @@ type RequeueRequest struct {
 
 func (x *RequeueRequest) Reset() {
 	*x = RequeueRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[9]
+	mi := &file_certd_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +754,7 @@ func (x *RequeueRequest) String() string {
 func (*RequeueRequest) ProtoMessage() {}
 
 func (x *RequeueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[9]
+	mi := &file_certd_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +767,7 @@ func (x *RequeueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueRequest.ProtoReflect.Descriptor instead.
 func (*RequeueRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RequeueRequest) GetIds() []string {
@@ -689,7 +801,7 @@ type Skipped struct {
 
 func (x *Skipped) Reset() {
 	*x = Skipped{}
-	mi := &file_certd_v1_control_proto_msgTypes[10]
+	mi := &file_certd_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +813,7 @@ func (x *Skipped) String() string {
 func (*Skipped) ProtoMessage() {}
 
 func (x *Skipped) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[10]
+	mi := &file_certd_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +826,7 @@ func (x *Skipped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Skipped.ProtoReflect.Descriptor instead.
 func (*Skipped) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Skipped) GetId() string {
@@ -742,7 +854,7 @@ type RequeueResponse struct {
 
 func (x *RequeueResponse) Reset() {
 	*x = RequeueResponse{}
-	mi := &file_certd_v1_control_proto_msgTypes[11]
+	mi := &file_certd_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +866,7 @@ func (x *RequeueResponse) String() string {
 func (*RequeueResponse) ProtoMessage() {}
 
 func (x *RequeueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[11]
+	mi := &file_certd_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +879,7 @@ func (x *RequeueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequeueResponse.ProtoReflect.Descriptor instead.
 func (*RequeueResponse) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RequeueResponse) GetRequeued() []string {
@@ -803,7 +915,7 @@ type FailRequest struct {
 
 func (x *FailRequest) Reset() {
 	*x = FailRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[12]
+	mi := &file_certd_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +927,7 @@ func (x *FailRequest) String() string {
 func (*FailRequest) ProtoMessage() {}
 
 func (x *FailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[12]
+	mi := &file_certd_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +940,7 @@ func (x *FailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRequest.ProtoReflect.Descriptor instead.
 func (*FailRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FailRequest) GetIds() []string {
@@ -870,7 +982,7 @@ type FailResponse struct {
 
 func (x *FailResponse) Reset() {
 	*x = FailResponse{}
-	mi := &file_certd_v1_control_proto_msgTypes[13]
+	mi := &file_certd_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +994,7 @@ func (x *FailResponse) String() string {
 func (*FailResponse) ProtoMessage() {}
 
 func (x *FailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[13]
+	mi := &file_certd_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +1007,7 @@ func (x *FailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailResponse.ProtoReflect.Descriptor instead.
 func (*FailResponse) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FailResponse) GetFailed() []string {
@@ -928,7 +1040,7 @@ type PauseIntakeRequest struct {
 
 func (x *PauseIntakeRequest) Reset() {
 	*x = PauseIntakeRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[14]
+	mi := &file_certd_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1052,7 @@ func (x *PauseIntakeRequest) String() string {
 func (*PauseIntakeRequest) ProtoMessage() {}
 
 func (x *PauseIntakeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[14]
+	mi := &file_certd_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1065,7 @@ func (x *PauseIntakeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseIntakeRequest.ProtoReflect.Descriptor instead.
 func (*PauseIntakeRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PauseIntakeRequest) GetReason() string {
@@ -971,7 +1083,7 @@ type ResumeIntakeRequest struct {
 
 func (x *ResumeIntakeRequest) Reset() {
 	*x = ResumeIntakeRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[15]
+	mi := &file_certd_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1095,7 @@ func (x *ResumeIntakeRequest) String() string {
 func (*ResumeIntakeRequest) ProtoMessage() {}
 
 func (x *ResumeIntakeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[15]
+	mi := &file_certd_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1108,7 @@ func (x *ResumeIntakeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeIntakeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeIntakeRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 type IntakeStatus struct {
@@ -1010,7 +1122,7 @@ type IntakeStatus struct {
 
 func (x *IntakeStatus) Reset() {
 	*x = IntakeStatus{}
-	mi := &file_certd_v1_control_proto_msgTypes[16]
+	mi := &file_certd_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1134,7 @@ func (x *IntakeStatus) String() string {
 func (*IntakeStatus) ProtoMessage() {}
 
 func (x *IntakeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[16]
+	mi := &file_certd_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1147,7 @@ func (x *IntakeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntakeStatus.ProtoReflect.Descriptor instead.
 func (*IntakeStatus) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IntakeStatus) GetPaused() bool {
@@ -1084,7 +1196,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[17]
+	mi := &file_certd_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1208,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[17]
+	mi := &file_certd_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1221,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubmitRequest) GetAction() Action {
@@ -1220,7 +1332,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_certd_v1_control_proto_msgTypes[18]
+	mi := &file_certd_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1344,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[18]
+	mi := &file_certd_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1357,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubmitResponse) GetId() string {
@@ -1271,7 +1383,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_certd_v1_control_proto_msgTypes[19]
+	mi := &file_certd_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1395,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[19]
+	mi := &file_certd_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1408,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchJobsRequest) GetFilter() *JobFilter {
@@ -1318,7 +1430,7 @@ type JobEvent struct {
 
 func (x *JobEvent) Reset() {
 	*x = JobEvent{}
-	mi := &file_certd_v1_control_proto_msgTypes[20]
+	mi := &file_certd_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1442,7 @@ func (x *JobEvent) String() string {
 func (*JobEvent) ProtoMessage() {}
 
 func (x *JobEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_certd_v1_control_proto_msgTypes[20]
+	mi := &file_certd_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1455,7 @@ func (x *JobEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
 func (*JobEvent) Descriptor() ([]byte, []int) {
-	return file_certd_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JobEvent) GetId() string {
@@ -1402,7 +1514,7 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\apending\x18\x03 \x01(\x04R\apending\x12\x1b\n" +
 	"\tin_flight\x18\x04 \x01(\x04R\binFlight\x12 \n" +
 	"\vredelivered\x18\x05 \x01(\x04R\vredelivered\x12#\n" +
-	"\rwaiting_pulls\x18\x06 \x01(\x04R\fwaitingPulls\"\xdd\x03\n" +
+	"\rwaiting_pulls\x18\x06 \x01(\x04R\fwaitingPulls\"\x9c\x04\n" +
 	"\x11GetStatusResponse\x12.\n" +
 	"\x06xqueue\x18\x01 \x01(\v2\x16.certd.v1.XqueueStatusR\x06xqueue\x12#\n" +
 	"\rintake_paused\x18\x02 \x01(\bR\fintakePaused\x120\n" +
@@ -1411,10 +1523,20 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\rjobs_by_state\x18\x05 \x03(\v2,.certd.v1.GetStatusResponse.JobsByStateEntryR\vjobsByState\x12*\n" +
 	"\aworkers\x18\x06 \x03(\v2\x10.certd.v1.WorkerR\aworkers\x12*\n" +
 	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12.\n" +
-	"\x06intake\x18\b \x01(\v2\x16.certd.v1.IntakeStatusR\x06intake\x1a>\n" +
+	"\x06intake\x18\b \x01(\v2\x16.certd.v1.IntakeStatusR\x06intake\x12=\n" +
+	"\x0eintake_holders\x182 \x03(\v2\x16.certd.v1.IntakeHolderR\rintakeHolders\x1a>\n" +
 	"\x10JobsByStateEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"z\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xe4\x01\n" +
+	"\fIntakeHolder\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1b\n" +
+	"\tholder_id\x18\x02 \x01(\tR\bholderId\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x10\n" +
+	"\x03pid\x18\x05 \x01(\x03R\x03pid\x12\x15\n" +
+	"\x06ttl_ms\x18\x06 \x01(\x03R\x05ttlMs\x120\n" +
+	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1a\n" +
+	"\brevision\x18\b \x01(\x04R\brevision\"z\n" +
 	"\x0fListJobsRequest\x12+\n" +
 	"\x06filter\x18\x01 \x01(\v2\x13.certd.v1.JobFilterR\x06filter\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1507,87 +1629,90 @@ func file_certd_v1_control_proto_rawDescGZIP() []byte {
 	return file_certd_v1_control_proto_rawDescData
 }
 
-var file_certd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_certd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_certd_v1_control_proto_goTypes = []any{
 	(*JobFilter)(nil),             // 0: certd.v1.JobFilter
 	(*GetStatusRequest)(nil),      // 1: certd.v1.GetStatusRequest
 	(*XqueueStatus)(nil),          // 2: certd.v1.XqueueStatus
 	(*ActionStatus)(nil),          // 3: certd.v1.ActionStatus
 	(*GetStatusResponse)(nil),     // 4: certd.v1.GetStatusResponse
-	(*ListJobsRequest)(nil),       // 5: certd.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 6: certd.v1.ListJobsResponse
-	(*GetJobRequest)(nil),         // 7: certd.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 8: certd.v1.GetJobResponse
-	(*RequeueRequest)(nil),        // 9: certd.v1.RequeueRequest
-	(*Skipped)(nil),               // 10: certd.v1.Skipped
-	(*RequeueResponse)(nil),       // 11: certd.v1.RequeueResponse
-	(*FailRequest)(nil),           // 12: certd.v1.FailRequest
-	(*FailResponse)(nil),          // 13: certd.v1.FailResponse
-	(*PauseIntakeRequest)(nil),    // 14: certd.v1.PauseIntakeRequest
-	(*ResumeIntakeRequest)(nil),   // 15: certd.v1.ResumeIntakeRequest
-	(*IntakeStatus)(nil),          // 16: certd.v1.IntakeStatus
-	(*SubmitRequest)(nil),         // 17: certd.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 18: certd.v1.SubmitResponse
-	(*WatchJobsRequest)(nil),      // 19: certd.v1.WatchJobsRequest
-	(*JobEvent)(nil),              // 20: certd.v1.JobEvent
-	nil,                           // 21: certd.v1.GetStatusResponse.JobsByStateEntry
-	(JobState)(0),                 // 22: certd.v1.JobState
-	(Action)(0),                   // 23: certd.v1.Action
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(Source)(0),                   // 25: certd.v1.Source
-	(*Worker)(nil),                // 26: certd.v1.Worker
-	(*JobRecord)(nil),             // 27: certd.v1.JobRecord
+	(*IntakeHolder)(nil),          // 5: certd.v1.IntakeHolder
+	(*ListJobsRequest)(nil),       // 6: certd.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 7: certd.v1.ListJobsResponse
+	(*GetJobRequest)(nil),         // 8: certd.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 9: certd.v1.GetJobResponse
+	(*RequeueRequest)(nil),        // 10: certd.v1.RequeueRequest
+	(*Skipped)(nil),               // 11: certd.v1.Skipped
+	(*RequeueResponse)(nil),       // 12: certd.v1.RequeueResponse
+	(*FailRequest)(nil),           // 13: certd.v1.FailRequest
+	(*FailResponse)(nil),          // 14: certd.v1.FailResponse
+	(*PauseIntakeRequest)(nil),    // 15: certd.v1.PauseIntakeRequest
+	(*ResumeIntakeRequest)(nil),   // 16: certd.v1.ResumeIntakeRequest
+	(*IntakeStatus)(nil),          // 17: certd.v1.IntakeStatus
+	(*SubmitRequest)(nil),         // 18: certd.v1.SubmitRequest
+	(*SubmitResponse)(nil),        // 19: certd.v1.SubmitResponse
+	(*WatchJobsRequest)(nil),      // 20: certd.v1.WatchJobsRequest
+	(*JobEvent)(nil),              // 21: certd.v1.JobEvent
+	nil,                           // 22: certd.v1.GetStatusResponse.JobsByStateEntry
+	(JobState)(0),                 // 23: certd.v1.JobState
+	(Action)(0),                   // 24: certd.v1.Action
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(Source)(0),                   // 26: certd.v1.Source
+	(*Worker)(nil),                // 27: certd.v1.Worker
+	(*JobRecord)(nil),             // 28: certd.v1.JobRecord
 }
 var file_certd_v1_control_proto_depIdxs = []int32{
-	22, // 0: certd.v1.JobFilter.states:type_name -> certd.v1.JobState
-	23, // 1: certd.v1.JobFilter.action:type_name -> certd.v1.Action
-	24, // 2: certd.v1.JobFilter.since:type_name -> google.protobuf.Timestamp
-	24, // 3: certd.v1.JobFilter.until:type_name -> google.protobuf.Timestamp
-	25, // 4: certd.v1.JobFilter.source:type_name -> certd.v1.Source
-	23, // 5: certd.v1.ActionStatus.action:type_name -> certd.v1.Action
+	23, // 0: certd.v1.JobFilter.states:type_name -> certd.v1.JobState
+	24, // 1: certd.v1.JobFilter.action:type_name -> certd.v1.Action
+	25, // 2: certd.v1.JobFilter.since:type_name -> google.protobuf.Timestamp
+	25, // 3: certd.v1.JobFilter.until:type_name -> google.protobuf.Timestamp
+	26, // 4: certd.v1.JobFilter.source:type_name -> certd.v1.Source
+	24, // 5: certd.v1.ActionStatus.action:type_name -> certd.v1.Action
 	2,  // 6: certd.v1.GetStatusResponse.xqueue:type_name -> certd.v1.XqueueStatus
 	3,  // 7: certd.v1.GetStatusResponse.actions:type_name -> certd.v1.ActionStatus
-	21, // 8: certd.v1.GetStatusResponse.jobs_by_state:type_name -> certd.v1.GetStatusResponse.JobsByStateEntry
-	26, // 9: certd.v1.GetStatusResponse.workers:type_name -> certd.v1.Worker
-	24, // 10: certd.v1.GetStatusResponse.at:type_name -> google.protobuf.Timestamp
-	16, // 11: certd.v1.GetStatusResponse.intake:type_name -> certd.v1.IntakeStatus
-	0,  // 12: certd.v1.ListJobsRequest.filter:type_name -> certd.v1.JobFilter
-	27, // 13: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
-	27, // 14: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
-	0,  // 15: certd.v1.RequeueRequest.filter:type_name -> certd.v1.JobFilter
-	10, // 16: certd.v1.RequeueResponse.skipped:type_name -> certd.v1.Skipped
-	0,  // 17: certd.v1.FailRequest.filter:type_name -> certd.v1.JobFilter
-	10, // 18: certd.v1.FailResponse.skipped:type_name -> certd.v1.Skipped
-	24, // 19: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
-	23, // 20: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
-	27, // 21: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
-	0,  // 22: certd.v1.WatchJobsRequest.filter:type_name -> certd.v1.JobFilter
-	22, // 23: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
-	24, // 24: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
-	27, // 25: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
-	1,  // 26: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
-	5,  // 27: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
-	7,  // 28: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
-	9,  // 29: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
-	12, // 30: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
-	14, // 31: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
-	15, // 32: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
-	17, // 33: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
-	19, // 34: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
-	4,  // 35: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
-	6,  // 36: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
-	8,  // 37: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
-	11, // 38: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
-	13, // 39: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
-	16, // 40: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
-	16, // 41: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
-	18, // 42: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
-	20, // 43: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
-	35, // [35:44] is the sub-list for method output_type
-	26, // [26:35] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 8: certd.v1.GetStatusResponse.jobs_by_state:type_name -> certd.v1.GetStatusResponse.JobsByStateEntry
+	27, // 9: certd.v1.GetStatusResponse.workers:type_name -> certd.v1.Worker
+	25, // 10: certd.v1.GetStatusResponse.at:type_name -> google.protobuf.Timestamp
+	17, // 11: certd.v1.GetStatusResponse.intake:type_name -> certd.v1.IntakeStatus
+	5,  // 12: certd.v1.GetStatusResponse.intake_holders:type_name -> certd.v1.IntakeHolder
+	25, // 13: certd.v1.IntakeHolder.since:type_name -> google.protobuf.Timestamp
+	0,  // 14: certd.v1.ListJobsRequest.filter:type_name -> certd.v1.JobFilter
+	28, // 15: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
+	28, // 16: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
+	0,  // 17: certd.v1.RequeueRequest.filter:type_name -> certd.v1.JobFilter
+	11, // 18: certd.v1.RequeueResponse.skipped:type_name -> certd.v1.Skipped
+	0,  // 19: certd.v1.FailRequest.filter:type_name -> certd.v1.JobFilter
+	11, // 20: certd.v1.FailResponse.skipped:type_name -> certd.v1.Skipped
+	25, // 21: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
+	24, // 22: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
+	28, // 23: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
+	0,  // 24: certd.v1.WatchJobsRequest.filter:type_name -> certd.v1.JobFilter
+	23, // 25: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
+	25, // 26: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
+	28, // 27: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
+	1,  // 28: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
+	6,  // 29: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
+	8,  // 30: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
+	10, // 31: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
+	13, // 32: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
+	15, // 33: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
+	16, // 34: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
+	18, // 35: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
+	20, // 36: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
+	4,  // 37: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
+	7,  // 38: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
+	9,  // 39: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
+	12, // 40: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
+	14, // 41: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
+	17, // 42: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
+	17, // 43: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
+	19, // 44: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
+	21, // 45: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_certd_v1_control_proto_init() }
@@ -1602,7 +1727,7 @@ func file_certd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_certd_v1_control_proto_rawDesc), len(file_certd_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

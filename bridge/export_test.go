@@ -1,0 +1,8 @@
+package bridge
+
+// WithoutIntakeLock makes the bridge pull without holding the intake lock.
+// Only tests use it, to show that their assertions catch a bypassed lock.
+func WithoutIntakeLock() Option { return func(b *Bridge) { b.noLock = true } }
+
+// ID is the bridge's intake lock holder id.
+func (b *Bridge) ID() string { return b.holderID }
