@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -136,6 +137,27 @@ func (s *s3Store) put(ctx context.Context, key string, data []byte, contentType 
 	}
 	_, err := s.client.PutObject(ctx, in)
 	return err
+}
+
+// putAll uploads all files but the last concurrently, then the last: S3
+// acknowledges a PutObject only once the object is durable.
+func (s *s3Store) putAll(ctx context.Context, files []File) error {
+	last := len(files) - 1
+	errs := make([]error, last)
+	var wg sync.WaitGroup
+	for i, f := range files[:last] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = wrap("put", f.Key, s.put(ctx, f.Key, f.Data, f.ContentType))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	f := files[last]
+	return wrap("put", f.Key, s.put(ctx, f.Key, f.Data, f.ContentType))
 }
 
 func (s *s3Store) get(ctx context.Context, key string) ([]byte, error) {
