@@ -211,7 +211,9 @@ func (f *staged) rename() error {
 // os.Root follows them; links leaving the root fail.
 func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
 	f, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	// A concurrent Delete may remove the directory between Mkdir and
+	// OpenFile: then make it again.
+	for attempt := 0; attempt < 10 && errors.Is(err, fs.ErrNotExist); attempt++ {
 		// Usually only the last segment is missing: try it first.
 		err = root.Mkdir(dir, 0o755)
 		if errors.Is(err, fs.ErrNotExist) {
