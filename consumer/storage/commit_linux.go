@@ -1,3 +1,5 @@
+//go:build linux && !certd_fsync
+
 package storage
 
 import (
