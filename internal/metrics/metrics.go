@@ -129,7 +129,7 @@ func New(cfg Config) *Metrics {
 	build.Set(1)
 	r.MustRegister(m.jobs, m.stage, m.retries, m.dead, m.held, m.inFlight,
 		m.xqueueLength, m.answersWaiting, m.intakeHolder, build)
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
