@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -191,6 +192,13 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 			return err
 		}
 		st.reset()
+		h.sumInFlight.Store(0)
+		h.starts.Store(0)
+		defer func() {
+			if n := h.starts.Load(); n > 0 {
+				res.meanInFlight = float64(h.sumInFlight.Load()) / float64(n)
+			}
+		}()
 		if o.cpuProfile != "" {
 			f, err := os.Create(o.cpuProfile)
 			if err != nil {
@@ -202,6 +210,11 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 			}
 			defer pprof.StopCPUProfile()
 		}
+		b0, r0, t0 := storage.CommitStats()
+		defer func() {
+			b1, r1, t1 := storage.CommitStats()
+			res.commits, res.commitReqs, res.commitTime = b1-b0, r1-r0, t1-t0
+		}()
 		var before syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 		start := time.Now()
@@ -350,6 +363,11 @@ type benchResult struct {
 	cpu     time.Duration
 	latency []time.Duration
 	rssMB   float64
+
+	meanInFlight float64 // jobs in the handler, seen by each job as it starts
+
+	commits, commitReqs uint64 // file store group commits and the waits they served
+	commitTime          time.Duration
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -377,6 +395,7 @@ func (r *benchResult) print(w io.Writer, o benchOpts, c *config, st *stageTimes)
 		ms(percentile(r.latency, .5)), ms(percentile(r.latency, .9)), ms(percentile(r.latency, .99)), ms(percentile(r.latency, 1)))
 	cpuPer := float64(r.cpu) / 1e6 / float64(n)
 	fmt.Fprintf(w, "CPU %s (user+system, whole process), %.2f ms per certificate; peak RSS %.0f MB\n", r.cpu.Round(time.Millisecond), cpuPer, r.rssMB)
+	fmt.Fprintf(w, "jobs in the handler at once (mean, seen by each job as it starts): %.1f\n", r.meanInFlight)
 	fmt.Fprintf(w, "stages (wall time per job, mean / p99 ms):\n")
 	var handle time.Duration
 	for _, s := range st.names {
@@ -401,6 +420,10 @@ func (r *benchResult) print(w io.Writer, o benchOpts, c *config, st *stageTimes)
 	}
 	if n > 0 {
 		fmt.Fprintf(w, "  %-8s %7s        (queues, NATS, records, answer: latency minus handle)\n", "other", ms(sum/time.Duration(n)-handle))
+	}
+	if r.commits > 0 {
+		fmt.Fprintf(w, "file store: %d group commits (syncfs) for %d waits, %.1f waits and %s ms per commit\n",
+			r.commits, r.commitReqs, float64(r.commitReqs)/float64(r.commits), ms(r.commitTime/time.Duration(r.commits)))
 	}
 	fmt.Fprintf(w, "jobs/s=%.1f p99_ms=%s cpu_ms_per_cert=%.2f rss_mb=%.0f\n", jps, ms(percentile(r.latency, .99)), cpuPer, r.rssMB)
 }
@@ -440,7 +463,7 @@ func (s *stageTimes) durations(stage string) []time.Duration {
 
 // timedHandler is the job handler of the configuration with every stage
 // timed into st and m.
-func timedHandler(c *config, log *slog.Logger, parts *handlerParts, st *stageTimes, m *metrics.Metrics) (consumer.JobHandler, error) {
+func timedHandler(c *config, log *slog.Logger, parts *handlerParts, st *stageTimes, m *metrics.Metrics) (*timedJobs, error) {
 	renderer, err := document.NewRenderer(document.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -467,13 +490,18 @@ func timedHandler(c *config, log *slog.Logger, parts *handlerParts, st *stageTim
 }
 
 type timedJobs struct {
-	h   *consumer.Handler
-	obs func(string, time.Time)
-	m   *metrics.Metrics
+	inFlight, sumInFlight, starts atomic.Int64
+	h                             *consumer.Handler
+	obs                           func(string, time.Time)
+	m                             *metrics.Metrics
 }
 
 func (t *timedJobs) Handle(ctx context.Context, job *certdv1.Job) (*certdv1.Result, error) {
 	defer t.m.JobStarted()()
+	n := t.inFlight.Add(1)
+	defer t.inFlight.Add(-1)
+	t.sumInFlight.Add(n)
+	t.starts.Add(1)
 	defer t.obs("handle", time.Now())
 	res, err := t.h.Handle(ctx, job)
 	if err == nil {
