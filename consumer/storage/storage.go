@@ -5,6 +5,12 @@
 // downloads/ and cert/ (see CheckKey), so a hostile or buggy caller can never
 // write, read or delete anything else, on either backend.
 //
+// Durability: Put and PutAll return nil only once what they wrote is
+// durable. PutAll stores the files of one certificate together and makes
+// the last one (the PDF) visible only after the others are durable; on the
+// file backend it shares fsyncs with concurrent calls (group commit, see
+// committer), which is what makes bulk issuing fast.
+//
 // Error classification: errors that wrap ErrInvalidKey or ErrNotFound are
 // permanent (retrying cannot help; IsPermanent reports true). Every other
 // error, including context cancellation, an unreachable S3 endpoint, denied
