@@ -151,13 +151,9 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 		return err
 	}
 	defer closeNATS()
-	parts, err := newHandler(ctx, c, log, signDevKey)
-	if err != nil {
-		return err
-	}
 	m := metrics.New(metrics.Config{Region: c.str("region"), Role: "bench", Version: pipeline.Version})
 	st := newStageTimes(o.jobs)
-	h, err := timedHandler(c, log, parts, st, m)
+	h, err := timedHandler(ctx, c, log, st, m)
 	if err != nil {
 		return err
 	}
@@ -328,16 +324,23 @@ func (s *benchSource) run(ctx context.Context, n int, rate float64, prefix strin
 		}
 	}
 	if s.xs != nil {
-		for answered < n {
-			cbs, err := s.xs.WaitCallbacks(ctx, s.seen+1)
-			if err != nil {
-				return fmt.Errorf("waiting for answers (%d of %d): %w", answered, n, err)
-			}
-			for _, cb := range cbs[s.seen:] {
-				record(strconv.FormatInt(cb.SubmissionID, 10), cb.Time)
-			}
-			s.seen = len(cbs)
+		// Counting callbacks is cheap; the list is read once at the end
+		// (each callback carries the time xqueue delivered it).
+		if _, err := s.xs.WaitStats(ctx, func(st xqueuetest.Stats) bool { return st.Callbacks >= s.seen+n }); err != nil {
+			return fmt.Errorf("waiting for answers (%d of %d): %w", s.xs.Stats().Callbacks-s.seen, n, err)
 		}
+		if err := <-offerErr; err != nil {
+			return err
+		}
+		cbs := s.xs.Callbacks()
+		for _, cb := range cbs[s.seen:] {
+			record(strconv.FormatInt(cb.SubmissionID, 10), cb.Time)
+		}
+		s.seen = len(cbs)
+		if answered != n {
+			return fmt.Errorf("%d answers for %d jobs", answered, n)
+		}
+		return nil
 	} else {
 		for answered < n {
 			select {
@@ -461,9 +464,25 @@ func (s *stageTimes) durations(stage string) []time.Duration {
 	return slices.Clone(s.d[stage])
 }
 
-// timedHandler is the job handler of the configuration with every stage
-// timed into st and m.
-func timedHandler(c *config, log *slog.Logger, parts *handlerParts, st *stageTimes, m *metrics.Metrics) (*timedJobs, error) {
+// timedHandler is a job handler like the one of `certd all` (storage of
+// the configuration, the development key unless --signing-key is set, the
+// default designs and course settings) with every stage timed into st and m.
+func timedHandler(ctx context.Context, c *config, log *slog.Logger, st *stageTimes, m *metrics.Metrics) (*timedJobs, error) {
+	sopts := []storage.Option{storage.WithLogger(log), storage.WithRegion(c.str("s3-region")), storage.WithPathStyle(c.bool("s3-path-style"))}
+	if v := c.str("s3-endpoint"); v != "" {
+		sopts = append(sopts, storage.WithEndpoint(v))
+	}
+	store, err := storage.Open(ctx, c.str("storage"), sopts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	signer, err := loadSigner(c, log, true)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	if err := store.Put(ctx, consumer.PublicKeyKey(signer.Fingerprint()), signer.PublicKey(), "application/pgp-keys"); err != nil {
+		return nil, fmt.Errorf("store public key: %w", err)
+	}
 	renderer, err := document.NewRenderer(document.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -478,13 +497,11 @@ func timedHandler(c *config, log *slog.Logger, parts *handlerParts, st *stageTim
 		m.ObserveStage(stage, d)
 	}
 	cfg := consumer.HandlerConfig{
-		Store:       &timedStore{Store: parts.store, obs: obs},
+		Store:       &timedStore{Store: store, obs: obs},
 		Renderer:    &timedRenderer{r: renderer, obs: obs},
 		Catalog:     catalog,
+		Signer:      &timedSigner{Signer: signer, obs: obs},
 		DownloadURL: c.str("download-url"), VerifyURL: c.str("download-url"), Logger: log,
-	}
-	if parts.signer != nil {
-		cfg.Signer = &timedSigner{Signer: parts.signer, obs: obs}
 	}
 	return &timedJobs{h: consumer.NewHandler(cfg), obs: obs, m: m}, nil
 }
