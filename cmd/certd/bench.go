@@ -52,7 +52,8 @@ type benchOpts struct {
 }
 
 // benchDefaults replace certd's defaults for settings not given: a private
-// data directory, quiet logs, no pull cap below the load, quick polls.
+// data directory, quiet logs, quick polls, enough workers to fill group
+// commits. The backlog stays in xqueue, capped by max-pending as in production.
 var benchDefaults = map[string]string{
 	"log-level":        "warn",
 	"poll-interval":    "20ms",
@@ -107,9 +108,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer os.RemoveAll(dir)
 		c.values["data-dir"] = dir
-	}
-	if !set["max-pending"] {
-		c.values["max-pending"] = strconv.Itoa(o.jobs + 16)
 	}
 	log := newLogger(c, stderr)
 
