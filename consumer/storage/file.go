@@ -35,7 +35,11 @@ import (
 //     durable, rename it over the key and make the rename durable: readers
 //     see the old or the new object, never a partial one, and concurrent
 //     Puts of one key leave exactly one of the written objects. Durability
-//     is a group commit shared by concurrent calls (see committer). Files are mode 0644, directories
+//     is a group commit shared by concurrent calls (see committer). For a
+//     new certificate (PutAll whose files but the last go into directories
+//     it creates) the data and the names of those files are made durable
+//     together, before the last file is renamed into place: nothing is
+//     replaced, and nothing links to them until the last file exists. Files are mode 0644, directories
 //     are created as needed (0755 before umask).
 //   - Delete removes the now-empty parent directories of the object, up to
 //     but not including the top-level downloads/ and cert/ directories.
@@ -90,9 +94,10 @@ func (s *fileStore) putAll(ctx context.Context, files []File) error {
 // openDir is a directory of the files being written, open for the *at
 // system calls.
 type openDir struct {
-	f   *os.File
-	fd  int
-	dev uint64
+	f       *os.File
+	fd      int
+	dev     uint64
+	created bool // made by this call: it held no object before
 }
 
 // staged is a file written to a temporary name in its directory.
@@ -107,8 +112,9 @@ type staged struct {
 // Cost per call: the root is opened once, each distinct directory is
 // created and opened once, each file costs one create, write, close and
 // rename relative to its directory's descriptor, and the whole call waits
-// for three group commits (temporary files, then all but the last file,
-// then the last file), each shared with concurrent calls.
+// for up to three group commits (temporary files, then all but the last
+// file, then the last file), each shared with concurrent calls; a new
+// certificate needs only the last two.
 func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 	root, err := os.OpenRoot(s.dir)
 	if err != nil {
@@ -156,14 +162,21 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 		}
 		st = append(st, staged{dir: d, tmp: tmp, name: name})
 	}
-	// Round 1: the data of every temporary file (and new directories).
-	if err := s.commit.sync(dirs); err != nil {
-		return files[0].Key, err
+	last := len(st) - 1
+	// Round 1: the data of the temporary files, before any of them
+	// replaces an object. It is skipped when every file but the last goes
+	// into a directory this call created (a new certificate): no object is
+	// replaced there, the round 2 commit makes their data and names (and
+	// the last file's data) durable together, and until the last file
+	// exists nothing links to them.
+	if last == 0 || !allCreated(st[:last]) {
+		if err := s.commit.sync(dirs); err != nil {
+			return files[0].Key, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return files[0].Key, err
 	}
-	last := len(st) - 1
 	for i := range st[:last] {
 		if err := st[i].rename(); err != nil {
 			return files[i].Key, err
@@ -183,6 +196,17 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 		return files[last].Key, err
 	}
 	return "", nil
+}
+
+// allCreated reports whether every file of st goes into a directory that
+// the call created.
+func allCreated(st []staged) bool {
+	for _, f := range st {
+		if !f.dir.created {
+			return false
+		}
+	}
+	return true
 }
 
 // holds reports whether a file of st was written in d.
@@ -210,6 +234,7 @@ func (f *staged) rename() error {
 // parents) when missing. Symbolic links inside the root are followed as
 // os.Root follows them; links leaving the root fail.
 func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
+	created := false
 	f, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	// A concurrent Delete may remove the directory between Mkdir and
 	// OpenFile: then make it again.
@@ -219,6 +244,7 @@ func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = root.MkdirAll(dir, 0o755)
 		}
+		created = err == nil
 		if err != nil && !errors.Is(err, fs.ErrExist) {
 			if conflict(err) {
 				return nil, fmt.Errorf("%w: a file is in the way: %v", ErrInvalidKey, err)
@@ -234,7 +260,7 @@ func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
 		return nil, err
 	}
 	// Fd is safe here: a directory is never in the poller.
-	d := &openDir{f: f, fd: int(f.Fd())}
+	d := &openDir{f: f, fd: int(f.Fd()), created: created}
 	var stat unix.Stat_t
 	if err := unix.Fstat(d.fd, &stat); err != nil {
 		f.Close()
