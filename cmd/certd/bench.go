@@ -48,7 +48,7 @@ type benchOpts struct {
 	source  string
 	timeout time.Duration
 
-	cpuProfile string
+	cpuProfile, memProfile string
 }
 
 // benchDefaults replace certd's defaults for settings not given: a private
@@ -77,6 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.fs.Float64Var(&o.rate, "rate", 0, "offer this many jobs per second (0: all at once, a backlog)")
 	c.fs.StringVar(&o.source, "source", "xqueue", "where jobs come from: xqueue (the in-process xqueue stand-in) or submit (the control service's Submit)")
 	c.fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
+	c.fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the jobs are answered")
 	c.fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the jobs are not all answered by then")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage of certd bench (--storage file (default), s3 (a versitygw started here), or a storage URL):\n")
@@ -217,6 +218,11 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 			return err
 		}
 		res.elapsed = time.Since(start)
+		if o.memProfile != "" {
+			if err := writeHeapProfile(o.memProfile); err != nil {
+				return err
+			}
+		}
 		var after syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 		res.cpu = tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
@@ -236,6 +242,15 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 	res.rssMB = float64(ru.Maxrss) / 1024
 	res.print(stdout, o, c, st)
 	return nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 func tv(t syscall.Timeval) time.Duration {
