@@ -18,6 +18,7 @@ import (
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/internal/lms"
+	"github.com/certd-dev/certd/consumer/storage"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -378,10 +379,14 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request,
 	}
 	// The PDF goes last: once it exists, everything it points to does too.
 	files = append(files, file{h.pdfKey(job.DownloadUuid), "application/pdf", pdf})
-	for _, f := range files {
-		if err := h.cfg.Store.Put(ctx, f.key, f.data, f.contentType); err != nil {
-			return nil, fmt.Errorf("store %s: %w", f.key, err)
-		}
+	// One PutAll per certificate: stores from storage.Open write the files
+	// together and share fsyncs with concurrent jobs; it keeps the order.
+	all := make([]storage.File, len(files))
+	for i, f := range files {
+		all[i] = storage.File{Key: f.key, ContentType: f.contentType, Data: f.data}
+	}
+	if err := storage.PutAll(ctx, h.cfg.Store, all); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	res := &certdv1.Result{
 		JobId: job.Id, Generation: job.Generation, Ok: true,

@@ -2,6 +2,7 @@
 //
 //	certd all        everything in one process (embedded NATS by default)
 //	certd demo       certd all on local storage, fed with sample jobs
+//	certd bench      the whole pipeline in one process under load: speed report
 //	certd bridge     xqueue intake and result relay, against --nats-url
 //	certd consumer   certificate workers, against --nats-url
 //	certd control    the gRPC control service, against --nats-url
@@ -80,7 +81,7 @@ var errUsage = errors.New("usage")
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "certd issues signed course certificates for Open edX.\n\nUsage: certd <command> [settings]\n\nCommands:")
-	for _, n := range []string{"all", "demo", "bridge", "consumer", "control", "keygen", "render", "verify", "version"} {
+	for _, n := range []string{"all", "demo", "bench", "bridge", "consumer", "control", "keygen", "render", "verify", "version"} {
 		s := "print the version"
 		if c, ok := commands[n]; ok {
 			s = c.summary

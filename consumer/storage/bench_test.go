@@ -1,6 +1,9 @@
 package storage_test
 
 import (
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/certd-dev/certd/consumer/storage"
@@ -59,3 +62,55 @@ func BenchmarkGet60KB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutCertificate measures storing the four files of a signed
+// certificate (new uuids each time, as for new certificates) by benchJobs concurrent
+// jobs: "each" is one Put per file, "all" is one PutAll.
+func BenchmarkPutCertificate(b *testing.B) {
+	for _, bb := range benchBackends {
+		for _, mode := range []string{"each", "all"} {
+			b.Run(bb.name+"/"+mode, func(b *testing.B) {
+				st := bb.open(b)
+				tmpl := certFiles(b, uuidA, uuidB)
+				var seq atomic.Int64
+				b.SetParallelism(benchJobs / runtime.GOMAXPROCS(0))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := int(seq.Add(1))
+						files := certFiles2(tmpl, hexID(2*i), hexID(2*i+1))
+						var err error
+						if mode == "all" {
+							err = storage.PutAll(bg, st, files)
+						} else {
+							for _, f := range files {
+								if err = st.Put(bg, f.Key, f.Data, f.ContentType); err != nil {
+									break
+								}
+							}
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+			})
+		}
+	}
+}
+
+// certFiles2 is tmpl for other uuids.
+func certFiles2(tmpl []storage.File, download, verify string) []storage.File {
+	out := make([]storage.File, len(tmpl))
+	for i, f := range tmpl {
+		f.Key = strings.Replace(strings.Replace(f.Key, uuidA, download, 1), uuidB, verify, 1)
+		out[i] = f
+	}
+	return out
+}
+
+// benchJobs is the number of concurrent jobs of BenchmarkPutCertificate
+// (the consumer's workers).
+var benchJobs = 16

@@ -13,8 +13,13 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileStore keeps objects as files under a root directory.
@@ -26,10 +31,15 @@ import (
 //     instead of being followed. Symbolic links that stay inside the root
 //     are followed, except that Put replaces a symlink at the key itself
 //     with a regular file and Delete never removes symlinked directories.
-//   - Put writes a temporary file in the target directory, fsyncs it, renames
-//     it over the key and fsyncs the directory: readers see the old or the
-//     new object, never a partial one, and concurrent Puts of one key leave
-//     exactly one of the written objects. Files are mode 0644, directories
+//   - Put and PutAll write a temporary file in the target directory, make it
+//     durable, rename it over the key and make the rename durable: readers
+//     see the old or the new object, never a partial one, and concurrent
+//     Puts of one key leave exactly one of the written objects. Durability
+//     is a group commit shared by concurrent calls (see committer). For a
+//     new certificate (PutAll whose files but the last go into directories
+//     it creates) the data and the names of those files are made durable
+//     together, before the last file is renamed into place: nothing is
+//     replaced, and nothing links to them until the last file exists. Files are mode 0644, directories
 //     are created as needed (0755 before umask).
 //   - Delete removes the now-empty parent directories of the object, up to
 //     but not including the top-level downloads/ and cert/ directories.
@@ -40,10 +50,9 @@ import (
 // The root is opened on every operation, so an operator may replace the
 // directory while the process runs.
 type fileStore struct {
-	dir string
+	dir    string
+	commit committer
 }
-
-const tmpPrefix = ".certd-tmp-"
 
 func openFile(u *url.URL, o options) (Store, error) {
 	if u.Host != "" && u.Host != "localhost" {
@@ -72,89 +81,256 @@ func conflict(err error) bool {
 		errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
-func (s *fileStore) put(ctx context.Context, key string, data []byte, _ string) error {
-	root, err := s.openRoot()
+func (s *fileStore) put(ctx context.Context, key string, data []byte, ct string) error {
+	_, err := s.write(ctx, []File{{Key: key, Data: data, ContentType: ct}})
+	return err
+}
+
+func (s *fileStore) putAll(ctx context.Context, files []File) error {
+	key, err := s.write(ctx, files)
+	return wrap("put", key, err)
+}
+
+// openDir is a directory of the files being written, open for the *at
+// system calls.
+type openDir struct {
+	f       *os.File
+	fd      int
+	dev     uint64
+	created bool // made by this call: it held no object before
+}
+
+// staged is a file written to a temporary name in its directory.
+type staged struct {
+	dir       *openDir
+	tmp, name string
+	done      bool // renamed to name
+}
+
+// write stores files (see PutAll) and returns the key an error is about.
+//
+// Cost per call: the root is opened once, each distinct directory is
+// created and opened once, each file costs one create, write, close and
+// rename relative to its directory's descriptor, and the whole call waits
+// for up to three group commits (temporary files, then all but the last
+// file, then the last file), each shared with concurrent calls; a new
+// certificate needs only the last two.
+func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
+	root, err := os.OpenRoot(s.dir)
 	if err != nil {
-		return err
+		return files[0].Key, err
 	}
 	defer root.Close()
 
-	dir := path.Dir(key)
-	f, tmp, err := createTemp(root, dir)
-	if err != nil {
-		return err
-	}
-	committed := false
+	dirs := make(map[string]*openDir, 2)
 	defer func() {
-		if !committed {
-			f.Close()
-			root.Remove(tmp)
+		for _, d := range dirs {
+			d.f.Close()
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return err
+	st := make([]staged, 0, len(files))
+	defer func() {
+		for _, f := range st {
+			if !f.done {
+				unix.Unlinkat(f.dir.fd, f.tmp, 0)
+			}
+		}
+	}()
+	for _, f := range files {
+		dir, name := path.Split(f.Key)
+		dir = strings.TrimSuffix(dir, "/")
+		var d *openDir
+		var tmp string
+		// A concurrent Delete may remove a just-created empty directory:
+		// then create and open it again.
+		for attempt := 0; ; attempt++ {
+			if d = dirs[dir]; d == nil {
+				if d, err = openOrMkdir(root, dir); err != nil {
+					return f.Key, err
+				}
+				dirs[dir] = d
+			}
+			tmp, err = createIn(d, f.Data)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, syscall.ENOENT) || attempt == 10 || d.holds(st) {
+				return f.Key, err
+			}
+			d.f.Close()
+			delete(dirs, dir)
+		}
+		st = append(st, staged{dir: d, tmp: tmp, name: name})
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
+	last := len(st) - 1
+	// Round 1: the data of the temporary files, before any of them
+	// replaces an object. It is skipped when every file but the last goes
+	// into a directory this call created (a new certificate): no object is
+	// replaced there, the round 2 commit makes their data and names (and
+	// the last file's data) durable together, and until the last file
+	// exists nothing links to them.
+	if last == 0 || !allCreated(st[:last]) {
+		if err := s.commit.sync(dirs); err != nil {
+			return files[0].Key, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return files[0].Key, err
 	}
-	if err := root.Rename(tmp, key); err != nil {
+	for i := range st[:last] {
+		if err := st[i].rename(); err != nil {
+			return files[i].Key, err
+		}
+	}
+	if last > 0 {
+		// Round 2: all but the last file are in place.
+		if err := s.commit.sync(dirs); err != nil {
+			return files[0].Key, err
+		}
+	}
+	if err := st[last].rename(); err != nil {
+		return files[last].Key, err
+	}
+	// Round 3: the last file is in place.
+	if err := s.commit.sync(dirs); err != nil {
+		return files[last].Key, err
+	}
+	return "", nil
+}
+
+// allCreated reports whether every file of st goes into a directory that
+// the call created.
+func allCreated(st []staged) bool {
+	for _, f := range st {
+		if !f.dir.created {
+			return false
+		}
+	}
+	return true
+}
+
+// holds reports whether a file of st was written in d.
+func (d *openDir) holds(st []staged) bool {
+	for _, f := range st {
+		if f.dir == d {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *staged) rename() error {
+	if err := unix.Renameat(f.dir.fd, f.tmp, f.dir.fd, f.name); err != nil {
 		if conflict(err) {
 			return fmt.Errorf("%w: a directory is in the way: %v", ErrInvalidKey, err)
 		}
 		return err
 	}
-	committed = true
-	if d, err := root.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("sync directory: %w", err)
-		}
-	}
+	f.done = true
 	return nil
 }
 
-// createTemp creates the directory dir and an exclusive hidden temporary file
-// in it. A concurrent Delete may remove a just-created empty directory, so a
-// vanished directory is re-created a few times.
-func createTemp(root *os.Root, dir string) (*os.File, string, error) {
-	var lastErr error
-	for range 10 {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			// MkdirAll reports EEXIST when a concurrent Delete removes a
-			// directory it has just found existing: nothing is in the way
-			// then, so try again.
-			if _, serr := root.Stat(dir); conflict(err) && errors.Is(serr, fs.ErrNotExist) {
-				lastErr = err
-				continue
-			}
+// openOrMkdir opens the directory dir of the root, creating it (and its
+// parents) when missing. Symbolic links inside the root are followed as
+// os.Root follows them; links leaving the root fail.
+func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
+	created := false
+	f, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	// A concurrent Delete may remove the directory between Mkdir and
+	// OpenFile: then make it again.
+	for attempt := 0; attempt < 10 && errors.Is(err, fs.ErrNotExist); attempt++ {
+		// Usually only the last segment is missing: try it first.
+		err = root.Mkdir(dir, 0o755)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = root.MkdirAll(dir, 0o755)
+		}
+		created = err == nil
+		if err != nil && !errors.Is(err, fs.ErrExist) {
 			if conflict(err) {
-				return nil, "", fmt.Errorf("%w: a file is in the way: %v", ErrInvalidKey, err)
+				return nil, fmt.Errorf("%w: a file is in the way: %v", ErrInvalidKey, err)
 			}
-			return nil, "", err
+			return nil, err
 		}
-		var b [8]byte
-		rand.Read(b[:])
-		name := path.Join(dir, tmpPrefix+hex.EncodeToString(b[:]))
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			return f, name, nil
-		}
-		lastErr = err
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
-			break
-		}
+		f, err = root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	}
-	return nil, "", lastErr
+	if err != nil {
+		if conflict(err) {
+			return nil, fmt.Errorf("%w: a file is in the way: %v", ErrInvalidKey, err)
+		}
+		return nil, err
+	}
+	// Fd is safe here: a directory is never in the poller.
+	d := &openDir{f: f, fd: int(f.Fd()), created: created}
+	var stat unix.Stat_t
+	if err := unix.Fstat(d.fd, &stat); err != nil {
+		f.Close()
+		return nil, err
+	}
+	d.dev = uint64(stat.Dev)
+	return d, nil
+}
+
+var (
+	tmpSeq    atomic.Uint64
+	tmpPrefix = func() string {
+		var b [6]byte
+		rand.Read(b[:])
+		return ".certd-tmp-" + hex.EncodeToString(b[:]) + "-"
+	}()
+	// umaskHides reports whether the process umask takes bits of 0644
+	// away, so new files need a chmod. It is read once per process.
+	umaskHides = sync.OnceValue(func() bool {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return true
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+				m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+				return err != nil || m&0o644 != 0
+			}
+		}
+		return true
+	})
+)
+
+// createIn writes data to a new hidden temporary file in d and returns its
+// name. The file is mode 0644 and not yet synced.
+func createIn(d *openDir, data []byte) (string, error) {
+	name := tmpPrefix + strconv.FormatUint(tmpSeq.Add(1), 36)
+	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return "", err
+	}
+	err = writeAll(fd, data)
+	if err == nil && syncEachFile {
+		err = unix.Fsync(fd)
+	}
+	if err == nil && umaskHides() {
+		err = unix.Fchmod(fd, 0o644)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		unix.Unlinkat(d.fd, name, 0)
+		return "", err
+	}
+	return name, nil
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
 }
 
 func (s *fileStore) get(_ context.Context, key string) ([]byte, error) {

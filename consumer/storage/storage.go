@@ -5,6 +5,12 @@
 // downloads/ and cert/ (see CheckKey), so a hostile or buggy caller can never
 // write, read or delete anything else, on either backend.
 //
+// Durability: Put and PutAll return nil only once what they wrote is
+// durable. PutAll stores the files of one certificate together and makes
+// the last one (the PDF) visible only after the others are durable; on the
+// file backend it shares fsyncs with concurrent calls (group commit, see
+// committer), which is what makes bulk issuing fast.
+//
 // Error classification: errors that wrap ErrInvalidKey or ErrNotFound are
 // permanent (retrying cannot help; IsPermanent reports true). Every other
 // error, including context cancellation, an unreachable S3 endpoint, denied
@@ -54,6 +60,9 @@ type Store interface {
 // live when the call began, and adds the operation and key to its errors.
 type backend interface {
 	put(ctx context.Context, key string, data []byte, contentType string) error
+	// putAll stores files (valid keys, at least one) with the guarantees
+	// of PutAll.
+	putAll(ctx context.Context, files []File) error
 	get(ctx context.Context, key string) ([]byte, error)
 	delete(ctx context.Context, key string) error
 	list(ctx context.Context, prefix string) ([]string, error)
@@ -93,7 +102,65 @@ func (s *store) Put(ctx context.Context, key string, data []byte, contentType st
 	if err != nil {
 		return wrap("put", key, err)
 	}
-	s.log.DebugContext(ctx, "storage put", "key", key, "bytes", len(data), "took", time.Since(start))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, "storage put", "key", key, "bytes", len(data), "took", time.Since(start))
+	}
+	return nil
+}
+
+// File is one object written by PutAll.
+type File struct {
+	Key         string
+	ContentType string // as for Store.Put
+	Data        []byte
+}
+
+// PutAll stores the files of one certificate in one go. It returns nil only
+// when every file is durable (on disk, or acknowledged by S3). The last file
+// becomes visible only once all the others are durable, so a reader that
+// finds it (the PDF) finds everything it points to. On error some of the
+// files may have been written; writing them again is safe.
+//
+// On the file backend the files share directories, fsyncs are batched with
+// those of concurrent calls (group commit), and each directory is created and
+// opened once per call, which makes PutAll much cheaper than one Put per
+// file. Stores that do not come from Open get one Put per file, in order.
+func PutAll(ctx context.Context, st Putter, files []File) error {
+	if b, ok := st.(interface {
+		PutAll(context.Context, []File) error
+	}); ok {
+		return b.PutAll(ctx, files)
+	}
+	for _, f := range files {
+		if err := st.Put(ctx, f.Key, f.Data, f.ContentType); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Putter is the part of a Store that PutAll needs.
+type Putter interface {
+	Put(ctx context.Context, key string, data []byte, contentType string) error
+}
+
+// PutAll is the method behind the package function PutAll.
+func (s *store) PutAll(ctx context.Context, files []File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	start := time.Now()
+	for _, f := range files {
+		if err := begin(ctx, CheckKey(f.Key)); err != nil {
+			return wrap("put", f.Key, err)
+		}
+	}
+	if err := s.b.putAll(ctx, files); err != nil {
+		return err // the backend names the key
+	}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.DebugContext(ctx, "storage put all", "files", len(files), "last", files[len(files)-1].Key, "took", time.Since(start))
+	}
 	return nil
 }
 
