@@ -418,7 +418,8 @@ func TestSettingsDeclaredOnce(t *testing.T) {
 	}
 }
 
-// README's Settings table names every setting, and nothing else.
+// README's Settings table names every setting, and nothing else, with
+// the defaults certd has.
 func TestReadmeSettingsTable(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
@@ -434,9 +435,20 @@ func TestReadmeSettingsTable(t *testing.T) {
 		if !strings.HasPrefix(line, "| `") {
 			continue
 		}
-		first := strings.Split(line, "|")[1]
-		for _, n := range strings.Split(first, ",") {
-			documented[strings.Trim(strings.TrimSpace(n), "`")] = true
+		cells := strings.Split(line, "|")
+		defaults := strings.Split(cells[2], ",")
+		for i, n := range strings.Split(cells[1], ",") {
+			n = strings.Trim(strings.TrimSpace(n), "`")
+			documented[n] = true
+			// A default written as `code` is the built-in one.
+			if i >= len(defaults) || settings[n].def == "" {
+				continue
+			}
+			if d, ok := strings.CutPrefix(strings.TrimSpace(defaults[i]), "`"); ok {
+				if d, _, _ = strings.Cut(d, "`"); d != settings[n].def {
+					t.Errorf("README's Settings table gives %s the default %q; it is %q", n, d, settings[n].def)
+				}
+			}
 		}
 	}
 	for n := range settings {
