@@ -5,84 +5,59 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// setting is one configuration value. Every setting is a flag
+// How settings work
+//
+// A setting is one configuration value. Every setting is a flag
 // (--xqueue-url), an environment variable (CERTD_XQUEUE_URL) and a key in
 // the optional YAML file (xqueue-url or xqueue_url); a flag beats the
 // environment, which beats the file, which beats the default.
+//
+// Settings are grouped in parts (settings.go): one struct per piece of
+// certd (XQueueSettings, BridgeSettings, ...), with typed fields. A part's
+// declare method binds each field, once, to its name, default and help:
+//
+//	c.String(&s.Queue, "xqueue-queue", "certificates", "xqueue queue name")
+//
+// A command declares the parts it runs (newConfig) and, after parse, reads
+// the fields. Code never names a setting by a string to read it, so a
+// mistyped setting is a compile error. Invariants:
+//   - every name is declared once, in one part; the `all` command declares
+//     every part, so allParts is the catalog of every setting;
+//   - a default is written as text (as in --help and deploy/certd.yaml) and
+//     is parsed by the field's kind when declared: a bad default panics on
+//     the first test that declares its part;
+//   - every bad value is collected (bad) and reported at once (err);
+//   - a secret has no default and its value is never printed.
+
+// setting is what certd knows about one setting.
 type setting struct {
 	name, def, help string
 	secret          bool
 }
 
-// settings is the table of every setting certd knows, by name.
-var settings = map[string]setting{}
-
-func def(name, value, help string) { settings[name] = setting{name: name, def: value, help: help} }
-func secret(name, help string)     { settings[name] = setting{name: name, help: help, secret: true} }
-
-func init() {
-	def("xqueue-url", "", "base URL of xqueue, e.g. https://xqueue.example.org (empty: no xqueue intake)")
-	def("xqueue-queue", "certificates", "xqueue queue name")
-	def("xqueue-user", "", "xqueue user name")
-	secret("xqueue-password", "xqueue password")
-	secret("xqueue-basic-auth", "user:pass for HTTP basic auth in front of xqueue (optional)")
-	def("xqueue-lease", "1m", "xqueue's SUBMISSION_PROCESSING_DELAY; sizes backpressure")
-	def("poll-interval", "1s", "wait between polls of an empty queue")
-	def("intake-lock-ttl", "15s", "how long the xqueue intake lock outlives a crashed holder; one bridge pulls per queue")
-	def("max-pending", "0", "cap on accepted, unfinished jobs (0: what consumers finish within a lease, at least 64)")
-	def("nats-url", "", "NATS server URL(s), comma separated (empty: an embedded server under the data dir; all and demo only)")
-	def("nats-creds", "", "NATS credentials file (optional)")
-	def("data-dir", "certd-data", "directory for the embedded NATS server, the development key and local storage")
-	def("storage", "", "file:///abs/dir or s3://bucket[/prefix] (all/demo default: file://<data-dir>/www)")
-	def("s3-endpoint", "", "S3 endpoint URL for S3-compatible servers (empty: AWS)")
-	def("s3-region", "us-east-1", "S3 region")
-	def("s3-path-style", "false", "use path-style S3 addressing")
-	def("s3-cache-control", "", "Cache-Control header for stored objects, e.g. public, max-age=86400 (optional)")
-	def("s3-acl", "", "canned ACL for stored objects, e.g. public-read (default none: use a bucket policy)")
-	def("download-url", "", "public base URL of stored PDFs (all/demo default: http://<http-addr>)")
-	def("verify-url", "", "public base URL of verification pages (default: download-url)")
-	def("signing-key", "", "path to the ASCII-armored OpenPGP private key that signs certificates")
-	secret("signing-passphrase", "passphrase of the signing key")
-	def("signing-key-readable", "false", "accept a signing key file that group or others can read (default: refused)")
-	def("signing-passphrase-file", "", "file holding the passphrase of the signing key")
-	def("cert-data", "", "the old agent's cert-data.yml: per-course settings (optional)")
-	def("site-config", "", "YAML with site defaults and CERT_ORGS_LONG (optional)")
-	def("designs", "", "directory of YAML designs and template PDFs (optional)")
-	def("strict-designs", "false", "fail a job whose course TEMPLATEFILE or LMS template_pdf names no configured design, instead of falling back")
-	def("fonts-dir", "", "font directories searched by file name, ':'-separated (default: /usr/share/fonts and /usr/local/share/fonts; \"none\": embedded fonts only)")
-	def("han-style", "zh-Hans", "regional style of Han characters in names with neither kana nor Hangul: ja, zh-Hans, zh-Hant or ko")
-	def("grpc-addr", "127.0.0.1:9090", "control service listen address")
-	secret("control-token", "bearer token the control service requires (empty: loopback only)")
-	def("grpc-tls-cert", "", "TLS certificate file for the control service (optional)")
-	def("grpc-tls-key", "", "TLS key file for the control service (optional)")
-	def("http-addr", "127.0.0.1:8080", "HTTP listen address for health and, with file storage, the certificates")
-	def("region", "", "region this process runs in (recorded on jobs and heartbeats)")
-	def("workers", "0", "jobs run at once by this consumer (0: one per CPU)")
-	def("drain-timeout", "60s", "on stop, how long jobs under way may finish before they are cut off and redelivered")
-	def("max-attempts", "5", "tries before a job is held dead")
-	def("retry-delay", "2s", "first retry delay after a transient failure (doubles each try)")
-	def("max-ack-pending", "256", "jobs handed out and not yet acked per action, over all consumers (at least the sum of their workers)")
-	def("ack-wait", "30s", "how long a job may go without progress before JetStream redelivers it")
-	def("callback-allow-private", "false", "let Submit callbacks go to loopback and private addresses (default: public addresses only)")
-	def("hold-grace", "24h", "how long a dead job is held before it is answered with an error")
-	def("retention", "720h", "how long job records are kept after their last change")
-	def("replicas", "1", "JetStream replicas for streams and buckets")
-	def("cluster", "", "pin streams and buckets to this NATS cluster (supercluster placement)")
-	def("log-level", "info", "debug, info, warn or error")
-	def("log-format", "text", "text or json")
+// binding ties a setting to the field a command reads.
+type binding struct {
+	setting
+	field any                     // the pointer the part declared
+	flag  *string                 // the flag's text, when the flag was given
+	set   func(raw string) string // parse raw into the field; "" or why it is bad
 }
+
+// part is a group of settings read by one piece of certd.
+type part interface{ declare(c *config) }
 
 // removedSettings are settings certd no longer has, with why; setting one
 // is refused so that an operator notices.
@@ -91,32 +66,37 @@ var removedSettings = map[string]string{
 		"certd now pulls one submission at a time per queue across all bridges (see intake-lock-ttl). Delete this setting",
 }
 
+// catalog is every setting certd has, by name: the settings of `all`,
+// which runs every part.
+var catalog = sync.OnceValue(func() map[string]setting {
+	c := &config{}
+	c.add(&allParts{})
+	out := make(map[string]setting, len(c.list))
+	for _, b := range c.list {
+		out[b.name] = b.setting
+	}
+	return out
+})
+
 // config is the resolved configuration of one command.
 type config struct {
 	fs     *flag.FlagSet
-	names  []string
-	flags  map[string]*string
+	list   []*binding
+	byName map[string]*binding
+	byPtr  map[any]*binding
 	file   map[string]string
-	values map[string]string
 	errs   []string
 }
 
-// newConfig declares the named settings as flags of a command; help and
-// flag errors go to out.
-func newConfig(cmd string, out io.Writer, names ...string) *config {
-	c := &config{fs: flag.NewFlagSet("certd "+cmd, flag.ContinueOnError), names: names, flags: map[string]*string{}}
+// newConfig declares the settings of the given parts as flags of a
+// command; help and flag errors go to out. A part is a value with a
+// declare method, or a pointer to a struct whose fields are parts.
+func newConfig(cmd string, out io.Writer, parts ...any) *config {
+	c := &config{fs: flag.NewFlagSet("certd "+cmd, flag.ContinueOnError)}
 	c.fs.SetOutput(out)
 	c.fs.String("config", "", "YAML file with settings (keys as the flag names)")
-	for _, n := range names {
-		s, ok := settings[n]
-		if !ok {
-			panic("unknown setting " + n)
-		}
-		help := s.help + " [$" + envName(n) + "]"
-		c.flags[n] = c.fs.String(n, "", help)
-		if s.def != "" {
-			c.fs.Lookup(n).DefValue = s.def
-		}
+	for _, p := range parts {
+		c.add(p)
 	}
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage of certd %s:\n", cmd)
@@ -125,9 +105,101 @@ func newConfig(cmd string, out io.Writer, names ...string) *config {
 	return c
 }
 
+// add declares p: a part, or every field of a struct that is a part.
+func (c *config) add(p any) {
+	if pt, ok := p.(part); ok {
+		pt.declare(c)
+		return
+	}
+	v := reflect.ValueOf(p)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("settings: %T is neither a part nor a pointer to a struct of parts", p))
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f, ok := v.Field(i).Addr().Interface().(part)
+		if !ok {
+			panic(fmt.Sprintf("settings: field %s of %s is not a part", v.Type().Field(i).Name, v.Type()))
+		}
+		f.declare(c)
+	}
+}
+
+// bind registers one setting; the typed methods below call it.
+func (c *config) bind(field any, name, def, help string, secret bool, set func(string) string) {
+	if c.byName == nil {
+		c.byName, c.byPtr = map[string]*binding{}, map[any]*binding{}
+	}
+	if _, dup := c.byName[name]; dup {
+		panic("settings: " + name + " declared twice")
+	}
+	if _, dup := c.byPtr[field]; dup {
+		panic("settings: the field of " + name + " is bound twice")
+	}
+	if why := set(def); why != "" {
+		panic("settings: bad default of " + name + ": " + why)
+	}
+	b := &binding{setting: setting{name: name, def: def, help: help, secret: secret}, field: field, set: set}
+	if c.fs != nil {
+		b.flag = c.fs.String(name, "", help+" [$"+envName(name)+"]")
+		if def != "" {
+			c.fs.Lookup(name).DefValue = def
+		}
+	}
+	c.list = append(c.list, b)
+	c.byName[name], c.byPtr[field] = b, b
+}
+
+// String declares a text setting.
+func (c *config) String(p *string, name, def, help string) {
+	c.bind(p, name, def, help, false, func(s string) string { *p = s; return "" })
+}
+
+// Secret declares a text setting that is never printed and has no default.
+func (c *config) Secret(p *string, name, help string) {
+	c.bind(p, name, "", help, true, func(s string) string { *p = s; return "" })
+}
+
+// Int declares a whole number.
+func (c *config) Int(p *int, name, def, help string) {
+	c.bind(p, name, def, help, false, func(s string) string {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		*p = v
+		if err != nil {
+			return fmt.Sprintf("%q is not a whole number", s)
+		}
+		return ""
+	})
+}
+
+// Duration declares a duration that is not negative.
+func (c *config) Duration(p *time.Duration, name, def, help string) {
+	c.bind(p, name, def, help, false, func(s string) string {
+		v, err := time.ParseDuration(strings.TrimSpace(s))
+		*p = v
+		if err != nil || v < 0 {
+			return fmt.Sprintf("%q is not a duration like 30s or 5m", s)
+		}
+		return ""
+	})
+}
+
+// Bool declares true or false.
+func (c *config) Bool(p *bool, name, def, help string) {
+	c.bind(p, name, def, help, false, func(s string) string {
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		*p = v
+		if err != nil {
+			return fmt.Sprintf("%q is not true or false", s)
+		}
+		return ""
+	})
+}
+
 func envName(n string) string { return "CERTD_" + strings.ToUpper(strings.ReplaceAll(n, "-", "_")) }
 
-// parse reads flags, the environment and the YAML file.
+// parse reads flags, the environment and the YAML file into the declared
+// fields. A value of the wrong kind is recorded as bad (see err).
 func (c *config) parse(args []string) error {
 	if err := c.fs.Parse(args); err != nil {
 		return err
@@ -150,46 +222,23 @@ func (c *config) parse(args []string) error {
 		}
 		c.file = m
 	}
-	c.values = map[string]string{}
-	for _, n := range c.names {
-		switch v, inEnv := os.LookupEnv(envName(n)); {
-		case set[n]:
-			c.values[n] = *c.flags[n]
+	for _, b := range c.list {
+		var v string
+		switch env, inEnv := os.LookupEnv(envName(b.name)); {
+		case set[b.name]:
+			v = *b.flag
 		case inEnv:
-			c.values[n] = v
-		case c.file[n] != "":
-			c.values[n] = c.file[n]
+			v = env
+		case c.file[b.name] != "":
+			v = c.file[b.name]
 		default:
-			c.values[n] = settings[n].def
+			v = b.def
+		}
+		if why := b.set(v); why != "" {
+			c.badName(b.name, "%s", why)
 		}
 	}
-	c.checkKinds()
 	return nil
-}
-
-// checkKinds reports, up front and all at once, every value that does not
-// have the kind of its default (a number, a duration, true or false).
-func (c *config) checkKinds() {
-	for _, n := range c.names {
-		switch def := settings[n].def; {
-		case def == "true" || def == "false":
-			c.bool(n)
-		case isInt(def):
-			c.int(n)
-		case isDuration(def):
-			c.duration(n)
-		}
-	}
-}
-
-func isInt(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil
-}
-
-func isDuration(s string) bool {
-	_, err := time.ParseDuration(s)
-	return err == nil
 }
 
 func readYAML(path string) (map[string]string, error) {
@@ -201,6 +250,7 @@ func readYAML(path string) (map[string]string, error) {
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	known := catalog()
 	out := map[string]string{}
 	var unknown []string
 	for k, v := range raw {
@@ -209,7 +259,7 @@ func readYAML(path string) (map[string]string, error) {
 		if why, ok := removedSettings[name]; ok {
 			return nil, fmt.Errorf("config file %s: %s: %s", path, k, why)
 		}
-		if _, ok := settings[name]; !ok {
+		if _, ok := known[name]; !ok {
 			unknown = append(unknown, k)
 			continue
 		}
@@ -228,50 +278,29 @@ func readYAML(path string) (map[string]string, error) {
 	return out, nil
 }
 
-func (c *config) str(n string) string {
-	if _, ok := c.values[n]; !ok {
-		panic("setting not declared for this command: " + n)
+// bad records that the setting bound to field (a pointer a part declared)
+// has a bad value; err reports it with the others.
+func (c *config) bad(field any, format string, args ...any) {
+	b, ok := c.byPtr[field]
+	if !ok {
+		panic(fmt.Sprintf("settings: a %T that this command did not declare", field))
 	}
-	return c.values[n]
+	c.badName(b.name, format, args...)
 }
 
-func (c *config) bad(n, format string, args ...any) {
+func (c *config) badName(n, format string, args ...any) {
 	msg := fmt.Sprintf("%s (--%s / %s): %s", n, n, envName(n), fmt.Sprintf(format, args...))
 	if !slices.Contains(c.errs, msg) {
 		c.errs = append(c.errs, msg)
 	}
 }
 
-func (c *config) require(n string) string {
-	v := c.str(n)
-	if v == "" {
-		c.bad(n, "required")
+// require records the setting bound to p as bad when it is empty.
+func (c *config) require(p *string) string {
+	if *p == "" {
+		c.bad(p, "required")
 	}
-	return v
-}
-
-func (c *config) int(n string) int {
-	v, err := strconv.Atoi(strings.TrimSpace(c.str(n)))
-	if err != nil {
-		c.bad(n, "%q is not a whole number", c.str(n))
-	}
-	return v
-}
-
-func (c *config) duration(n string) time.Duration {
-	v, err := time.ParseDuration(strings.TrimSpace(c.str(n)))
-	if err != nil || v < 0 {
-		c.bad(n, "%q is not a duration like 30s or 5m", c.str(n))
-	}
-	return v
-}
-
-func (c *config) bool(n string) bool {
-	v, err := strconv.ParseBool(strings.TrimSpace(c.str(n)))
-	if err != nil {
-		c.bad(n, "%q is not true or false", c.str(n))
-	}
-	return v
+	return *p
 }
 
 // err reports every bad setting at once.
@@ -282,26 +311,15 @@ func (c *config) err() error {
 	return errors.New("bad settings:\n  " + strings.Join(c.errs, "\n  "))
 }
 
-// loadConfig declares and parses a command's settings and builds its
-// logger (on stderr).
-func loadConfig(cmd string, args []string, stderr io.Writer, names ...string) (*config, *slog.Logger, error) {
-	c := newConfig(cmd, stderr, names...)
-	if err := c.parse(args); err != nil {
-		return nil, nil, err
-	}
-	return c, newLogger(c, stderr), nil
-}
-
-// useLocalStorage sets the storage setting to the directory dir (made if
-// missing), as an absolute file:// URL.
-func (c *config) useLocalStorage(dir string) error {
+// localStorage returns the directory dir (made if missing) as an absolute
+// file:// URL, the default of the storage setting.
+func localStorage(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return err
+		return "", err
 	}
-	c.values["storage"] = fileURL(abs)
-	return nil
+	return fileURL(abs), nil
 }

@@ -35,14 +35,27 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-func parsed(t *testing.T, args ...string) *config {
+// testParts are the settings the tests below parse.
+type testParts struct {
+	Log     LogSettings
+	Workers WorkerSettings
+	NATS    NATSSettings
+	Bridge  BridgeSettings
+	XQueue  XQueueSettings
+}
+
+func parsed(t *testing.T, args ...string) *testParts {
 	t.Helper()
-	c := newConfig("test", io.Discard, "workers", "region", "poll-interval", "xqueue-queue", "log-level")
+	var s testParts
+	c := newConfig("test", io.Discard, &s)
 	c.fs.SetOutput(&strings.Builder{})
 	if err := c.parse(args); err != nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
-	return c
+	if err := c.err(); err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return &s
 }
 
 // A flag beats the environment, which beats the file, which beats the
@@ -51,39 +64,41 @@ func TestSettingsPrecedence(t *testing.T) {
 	clearCertdEnv(t)
 	file := writeFile(t, t.TempDir(), "certd.yaml", "workers: 3\nregion: eu-west\npoll_interval: 5s\ncertd_xqueue_queue: certs-file\n")
 
-	c := parsed(t)
-	if got := c.str("workers"); got != "0" {
-		t.Errorf("default workers = %q, want 0", got)
+	s := parsed(t)
+	if got := s.Workers.Workers; got != 0 {
+		t.Errorf("default workers = %d, want 0", got)
 	}
-	if got := c.str("xqueue-queue"); got != "certificates" {
+	if got := s.XQueue.Queue; got != "certificates" {
 		t.Errorf("default xqueue-queue = %q, want certificates", got)
 	}
+	if got := s.Bridge.PollInterval; got != time.Second {
+		t.Errorf("default poll-interval = %v, want 1s", got)
+	}
 
-	c = parsed(t, "--config", file)
-	for n, want := range map[string]string{"workers": "3", "region": "eu-west", "poll-interval": "5s", "xqueue-queue": "certs-file", "log-level": "info"} {
-		if got := c.str(n); got != want {
-			t.Errorf("from file: %s = %q, want %q", n, got, want)
-		}
+	s = parsed(t, "--config", file)
+	if s.Workers.Workers != 3 || s.NATS.Region != "eu-west" || s.Bridge.PollInterval != 5*time.Second || s.XQueue.Queue != "certs-file" || s.Log.Level != "info" {
+		t.Errorf("from file: workers %d, region %q, poll-interval %v, xqueue-queue %q, log-level %q; want 3, eu-west, 5s, certs-file, info",
+			s.Workers.Workers, s.NATS.Region, s.Bridge.PollInterval, s.XQueue.Queue, s.Log.Level)
 	}
 
 	t.Setenv("CERTD_WORKERS", "5")
-	c = parsed(t, "--config", file)
-	if got := c.str("workers"); got != "5" {
-		t.Errorf("env over file: workers = %q, want 5", got)
+	s = parsed(t, "--config", file)
+	if got := s.Workers.Workers; got != 5 {
+		t.Errorf("env over file: workers = %d, want 5", got)
 	}
-	if got := c.str("region"); got != "eu-west" {
+	if got := s.NATS.Region; got != "eu-west" {
 		t.Errorf("env for another setting changed region to %q", got)
 	}
 
-	c = parsed(t, "--config", file, "--workers=7")
-	if got := c.str("workers"); got != "7" {
-		t.Errorf("flag over env: workers = %q, want 7", got)
+	s = parsed(t, "--config", file, "--workers=7")
+	if got := s.Workers.Workers; got != 7 {
+		t.Errorf("flag over env: workers = %d, want 7", got)
 	}
 
 	// CERTD_CONFIG names the file when --config is not given.
 	t.Setenv("CERTD_CONFIG", file)
-	c = parsed(t)
-	if got := c.str("region"); got != "eu-west" {
+	s = parsed(t)
+	if got := s.NATS.Region; got != "eu-west" {
 		t.Errorf("CERTD_CONFIG: region = %q, want eu-west", got)
 	}
 }
@@ -93,11 +108,11 @@ func TestSettingsPrecedence(t *testing.T) {
 func TestSettingsEmptyYAMLValueIsUnset(t *testing.T) {
 	clearCertdEnv(t)
 	file := writeFile(t, t.TempDir(), "certd.yaml", "region:\nxqueue-queue:\n")
-	c := parsed(t, "--config", file)
-	if got := c.str("region"); got != "" {
+	s := parsed(t, "--config", file)
+	if got := s.NATS.Region; got != "" {
 		t.Errorf("region: (no value) gives %q, want the default \"\"", got)
 	}
-	if got := c.str("xqueue-queue"); got != "certificates" {
+	if got := s.XQueue.Queue; got != "certificates" {
 		t.Errorf("xqueue-queue: (no value) gives %q, want the default certificates", got)
 	}
 }
@@ -309,5 +324,141 @@ func TestHelpListsSettingsWithEnvNames(t *testing.T) {
 	}
 	if r := runCmd(context.Background(), "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// settings is every setting certd has, by name (for the tests that check
+// the deploy files and the docs against it).
+var settings = catalog()
+
+// settingNames lists the settings the given parts declare.
+func settingNames(parts ...part) []string {
+	c := &config{}
+	for _, p := range parts {
+		p.declare(c)
+	}
+	var out []string
+	for _, b := range c.list {
+		out = append(out, b.name)
+	}
+	return out
+}
+
+// The settings of each part, as the commands combine them.
+var (
+	natsSettings     = settingNames(&NATSSettings{}, &DataSettings{}, &LogSettings{})
+	xqueueSettings   = settingNames(&XQueueSettings{})
+	bridgeSettings   = settingNames(&BridgeSettings{})
+	handlerSettings  = settingNames(&HandlerSettings{})
+	consumerSettings = settingNames(&ConsumerSettings{})
+	controlSettings  = settingNames(&ControlSettings{})
+	httpSettings     = settingNames(&HTTPSettings{})
+)
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// Every bad value is reported at once, each naming its flag and its
+// environment variable, and a typed field holds what was given.
+func TestSettingsAllBadValuesAtOnce(t *testing.T) {
+	clearCertdEnv(t)
+	t.Setenv("CERTD_POLL_INTERVAL", "often")
+	var s testParts
+	c := newConfig("test", io.Discard, &s)
+	if err := c.parse([]string{"--workers=many", "--replicas=3", "--callback-allow-private=maybe", "--ack-wait=-1s", "--max-pending=12"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.err()
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, n := range []string{"workers", "poll-interval", "callback-allow-private", "ack-wait"} {
+		if !strings.Contains(err.Error(), "--"+n+" / "+envName(n)) {
+			t.Errorf("the error does not name %s:\n%v", n, err)
+		}
+	}
+	if strings.Contains(err.Error(), "replicas") || strings.Contains(err.Error(), "max-pending") {
+		t.Errorf("good values reported as bad:\n%v", err)
+	}
+	if s.NATS.Replicas != 3 || s.Bridge.MaxPending != 12 {
+		t.Errorf("replicas %d, max-pending %d; want 3 and 12", s.NATS.Replicas, s.Bridge.MaxPending)
+	}
+}
+
+// A setting is declared once: two parts declaring one name, or a default
+// of the wrong kind, stop the program on its first test.
+func TestSettingsDeclaredOnce(t *testing.T) {
+	for name, f := range map[string]func(c *config){
+		"twice":       func(c *config) { (&WorkerSettings{}).declare(c); (&WorkerSettings{}).declare(c) },
+		"bad default": func(c *config) { var d time.Duration; c.Duration(&d, "x", "soon", "") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f(newConfig("test", io.Discard))
+		}()
+	}
+	// Every command's settings are in the catalog, which is what --config
+	// files are checked against.
+	for _, parts := range []any{&bridgeParts{}, &consumerParts{}, &controlParts{}, &renderParts{}} {
+		c := newConfig("test", io.Discard, parts)
+		for _, b := range c.list {
+			if settings[b.name] != b.setting {
+				t.Errorf("%T: %s is not in the catalog as declared", parts, b.name)
+			}
+		}
+	}
+}
+
+// README's Settings table names every setting, and nothing else, with
+// the defaults certd has.
+func TestReadmeSettingsTable(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "\n## Settings\n")
+	if !ok {
+		t.Fatal("README has no Settings section")
+	}
+	table, _, _ = strings.Cut(table, "\n#")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		defaults := strings.Split(cells[2], ",")
+		for i, n := range strings.Split(cells[1], ",") {
+			n = strings.Trim(strings.TrimSpace(n), "`")
+			documented[n] = true
+			// A default written as `code` is the built-in one.
+			if i >= len(defaults) || settings[n].def == "" {
+				continue
+			}
+			if d, ok := strings.CutPrefix(strings.TrimSpace(defaults[i]), "`"); ok {
+				if d, _, _ = strings.Cut(d, "`"); d != settings[n].def {
+					t.Errorf("README's Settings table gives %s the default %q; it is %q", n, d, settings[n].def)
+				}
+			}
+		}
+	}
+	for n := range settings {
+		if !documented[n] {
+			t.Errorf("README's Settings table does not list %s", n)
+		}
+	}
+	for n := range documented {
+		if _, ok := settings[n]; !ok {
+			t.Errorf("README's Settings table lists %s, which certd does not have", n)
+		}
 	}
 }

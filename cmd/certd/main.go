@@ -91,21 +91,31 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nEvery setting is a flag, an environment variable CERTD_<NAME> or a key in --config FILE.\nRun 'certd <command> --help' for the settings of a command.")
 }
 
+// loadConfig declares a command's settings (parts, see newConfig), parses
+// them and builds its logger (on stderr) from log.
+func loadConfig(cmd string, args []string, stderr io.Writer, parts any, log *LogSettings) (*config, *slog.Logger, error) {
+	c := newConfig(cmd, stderr, parts)
+	if err := c.parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, newLogger(c, log, stderr), nil
+}
+
 // newLogger builds the process logger from log-level and log-format.
-func newLogger(c *config, w io.Writer) *slog.Logger {
+func newLogger(c *config, s *LogSettings, w io.Writer) *slog.Logger {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.str("log-level"))); err != nil {
-		c.bad("log-level", "%q is not debug, info, warn or error", c.str("log-level"))
+	if err := level.UnmarshalText([]byte(s.Level)); err != nil {
+		c.bad(&s.Level, "%q is not debug, info, warn or error", s.Level)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	switch strings.ToLower(c.str("log-format")) {
+	switch strings.ToLower(s.Format) {
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	case "text", "":
 		h = slog.NewTextHandler(w, opts)
 	default:
-		c.bad("log-format", "%q is not text or json", c.str("log-format"))
+		c.bad(&s.Format, "%q is not text or json", s.Format)
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -71,15 +70,12 @@ func TestStorageURLFormsStoreAndServeOneDirectory(t *testing.T) {
 	}
 	// The default storage of a data dir with a space and # is a URL that
 	// parses back to that directory.
-	c := newConfig("t", io.Discard, "storage")
-	if err := c.parse(nil); err != nil {
+	storageURL, err := localStorage(filepath.Join(base, "data #2 x", "www"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.useLocalStorage(filepath.Join(base, "data #2 x", "www")); err != nil {
-		t.Fatal(err)
-	}
-	if loc, err := parseStorage(c.str("storage")); err != nil || loc.dir != filepath.Join(base, "data #2 x", "www") {
-		t.Errorf("default storage %q: %+v, %v", c.str("storage"), loc, err)
+	if loc, err := parseStorage(storageURL); err != nil || loc.dir != filepath.Join(base, "data #2 x", "www") {
+		t.Errorf("default storage %q: %+v, %v", storageURL, loc, err)
 	}
 }
 

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+
+	"github.com/certd-dev/certd/consumer"
+	"github.com/certd-dev/certd/internal/pipeline"
+)
+
+func init() {
+	commands["consumer"] = command{"render, sign and store certificates for jobs from NATS", runConsumer}
+}
+
+func newConsumer(s *ConsumerSettings, region string, p *pipeline.Pipeline, h consumer.JobHandler, log *slog.Logger) *consumer.Consumer {
+	workers := s.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	return consumer.New(p, h,
+		consumer.WithLogger(log),
+		consumer.WithRegion(region),
+		consumer.WithWorkers(workers),
+		consumer.WithMaxAttempts(s.MaxAttempts),
+		consumer.WithRetryDelay(s.RetryDelay),
+		consumer.WithDrainTimeout(s.DrainTimeout),
+	)
+}
+
+func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s consumerParts
+	c, log, err := loadConfig("consumer", args, stderr, &s, &s.Log)
+	if err != nil {
+		return err
+	}
+	c.require(&s.Handler.Storage.URL)
+	c.require(&s.Handler.Signing.Key)
+	if err := c.err(); err != nil {
+		return err
+	}
+	p, closeNATS, err := startPipeline(ctx, c, &s.NATS, s.Data.Dir, log, false, true)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signRequired)
+	if err != nil {
+		return err
+	}
+	cons := newConsumer(&s.Consumer, s.NATS.Region, p, parts.handler, log)
+	if err := c.err(); err != nil {
+		return err
+	}
+	return runPart(ctx, "consumer", log, cons.Run)
+}
