@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,11 +55,23 @@ type benchOpts struct {
 // data directory, quiet logs, quick polls, enough workers to fill group
 // commits. The backlog stays in xqueue, capped by max-pending as in production.
 var benchDefaults = map[string]string{
-	"log-level":        "warn",
-	"poll-interval":    "20ms",
-	"pull-concurrency": "16",
-	"workers":          "16",
-	"max-ack-pending":  "1024",
+	"log-level":       "warn",
+	"poll-interval":   "20ms",
+	"workers":         "16",
+	"max-ack-pending": "1024",
+	"data-dir":        "", // a temporary directory
+}
+
+// benchParts are the certd settings of `certd bench`.
+type benchParts struct {
+	Log      LogSettings
+	Data     DataSettings
+	NATS     NATSSettings
+	XQueue   XQueueSettings
+	Bridge   BridgeSettings
+	Handler  HandlerSettings
+	Consumer ConsumerSettings
+	Control  ControlSettings
 }
 
 // runBench is `certd bench`: embedded NATS, the bridge fed by the xqueue
@@ -72,7 +83,11 @@ var benchDefaults = map[string]string{
 //
 //	jobs/s=<n> p99_ms=<n> cpu_ms_per_cert=<n> rss_mb=<n>
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newConfig("bench", stderr, join(natsSettings, xqueueSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings)...)
+	var s benchParts
+	c := newConfig("bench", stderr, &s)
+	for n, v := range benchDefaults {
+		c.setDefault(n, v)
+	}
 	var o benchOpts
 	c.fs.IntVar(&o.jobs, "jobs", 2000, "jobs to push")
 	c.fs.Float64Var(&o.rate, "rate", 0, "offer this many jobs per second (0: all at once, a backlog)")
@@ -87,13 +102,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for n, v := range benchDefaults {
-		if _, inEnv := os.LookupEnv(envName(n)); !set[n] && !inEnv {
-			c.values[n] = v
-		}
-	}
 	if o.jobs < 1 || o.jobs > maxBenchJobs {
 		return fmt.Errorf("--jobs: want 1 to %d", maxBenchJobs)
 	}
@@ -103,67 +111,66 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.rate < 0 {
 		return errors.New("--rate: want a positive number of jobs per second, or 0")
 	}
-	if !set["data-dir"] {
+	if s.Data.Dir == "" {
 		dir, err := os.MkdirTemp("", "certd-bench-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		c.values["data-dir"] = dir
+		s.Data.Dir = dir
 	}
-	log := newLogger(c, stderr)
+	log := newLogger(c, &s.Log, stderr)
 
-	switch c.str("storage") {
+	st := &s.Handler.Storage
+	switch st.URL {
 	case "", "file":
-		if err := c.useLocalStorage(filepath.Join(c.str("data-dir"), "www")); err != nil {
+		u, err := localStorage(filepath.Join(s.Data.Dir, "www"))
+		if err != nil {
 			return err
 		}
+		st.URL = u
 	case "s3":
-		gw, err := startVersityGW(ctx, filepath.Join(c.str("data-dir"), "s3"))
+		gw, err := startVersityGW(ctx, filepath.Join(s.Data.Dir, "s3"))
 		if err != nil {
 			return err
 		}
 		defer gw.stop()
-		c.values["storage"] = "s3://bench"
-		c.values["s3-endpoint"] = gw.endpoint
-		c.values["s3-path-style"] = "true"
+		st.URL, st.S3Endpoint, st.S3PathStyle = "s3://bench", gw.endpoint, true
 		// The AWS SDK's default chain reads these; this process only.
 		os.Setenv("AWS_ACCESS_KEY_ID", gw.access)
 		os.Setenv("AWS_SECRET_ACCESS_KEY", gw.secret)
 	}
-	c.values["download-url"] = "http://127.0.0.1"
+	s.Handler.DownloadURL = "http://127.0.0.1"
 	if o.source == "xqueue" {
 		xs := xqueuetest.NewServer()
 		defer xs.Close()
-		c.values["xqueue-url"] = xs.URL()
-		c.values["xqueue-user"] = xqueuetest.DefaultUsername
-		c.values["xqueue-password"] = xqueuetest.DefaultPassword
-		return runBenchWith(ctx, c, log, o, stdout, xs)
+		s.XQueue.URL, s.XQueue.User, s.XQueue.Password = xs.URL(), xqueuetest.DefaultUsername, xqueuetest.DefaultPassword
+		return runBenchWith(ctx, c, &s, log, o, stdout, xs)
 	}
-	return runBenchWith(ctx, c, log, o, stdout, nil)
+	return runBenchWith(ctx, c, &s, log, o, stdout, nil)
 }
 
-func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts, stdout io.Writer, xs *xqueuetest.Server) error {
+func runBenchWith(ctx context.Context, c *config, s *benchParts, log *slog.Logger, o benchOpts, stdout io.Writer, xs *xqueuetest.Server) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	p, closeNATS, err := startPipeline(ctx, c, log, true, true)
+	p, closeNATS, err := startPipeline(ctx, c, &s.NATS, s.Data.Dir, log, true, true)
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
-	m := metrics.New(metrics.Config{Region: c.str("region"), Role: "bench", Version: pipeline.Version})
+	m := metrics.New(metrics.Config{Region: s.NATS.Region, Role: "bench", Version: pipeline.Version})
 	st := newStageTimes(o.jobs)
-	h, err := timedHandler(ctx, c, log, st, m)
+	h, err := timedHandler(ctx, s, log, st, m)
 	if err != nil {
 		return err
 	}
-	xq, err := newXQueue(c, log) // nil with --source submit
+	xq, err := newXQueue(c, &s.XQueue, log) // nil with --source submit
 	if err != nil {
 		return err
 	}
-	br := newBridge(c, p, xq, log)
-	cons := newConsumer(c, p, h, log)
-	svc, _ := newControl(c, p, xq, log)
+	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log)
+	cons := newConsumer(&s.Consumer, s.NATS.Region, p, h, log)
+	svc, _ := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log)
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -249,7 +256,7 @@ func runBenchWith(ctx context.Context, c *config, log *slog.Logger, o benchOpts,
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	res.rssMB = float64(ru.Maxrss) / 1024
-	res.print(stdout, o, c, st)
+	res.print(stdout, o, s, st)
 	return nil
 }
 
@@ -405,7 +412,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 
-func (r *benchResult) print(w io.Writer, o benchOpts, c *config, st *stageTimes) {
+func (r *benchResult) print(w io.Writer, o benchOpts, s *benchParts, st *stageTimes) {
 	slices.Sort(r.latency)
 	n := len(r.latency)
 	jps := float64(n) / r.elapsed.Seconds()
@@ -413,8 +420,8 @@ func (r *benchResult) print(w io.Writer, o benchOpts, c *config, st *stageTimes)
 	if o.rate > 0 {
 		mode = fmt.Sprintf("steady %g/s", o.rate)
 	}
-	fmt.Fprintf(w, "certd bench: %d jobs (%s) from %s, storage %s, %s workers, %d CPUs\n",
-		n, mode, o.source, c.str("storage"), c.str("workers"), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "certd bench: %d jobs (%s) from %s, storage %s, %d workers, %d CPUs\n",
+		n, mode, o.source, s.Handler.Storage.URL, s.Consumer.Workers, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "elapsed %s, %.1f jobs/s\n", r.elapsed.Round(time.Millisecond), jps)
 	fmt.Fprintf(w, "latency submission->answer: p50 %s ms, p90 %s ms, p99 %s ms, max %s ms\n",
 		ms(percentile(r.latency, .5)), ms(percentile(r.latency, .9)), ms(percentile(r.latency, .99)), ms(percentile(r.latency, 1)))
@@ -489,16 +496,17 @@ func (s *stageTimes) durations(stage string) []time.Duration {
 // timedHandler is a job handler like the one of `certd all` (storage of
 // the configuration, the development key unless --signing-key is set, the
 // default designs and course settings) with every stage timed into st and m.
-func timedHandler(ctx context.Context, c *config, log *slog.Logger, st *stageTimes, m *metrics.Metrics) (*timedJobs, error) {
-	sopts := []storage.Option{storage.WithLogger(log), storage.WithRegion(c.str("s3-region")), storage.WithPathStyle(c.bool("s3-path-style"))}
-	if v := c.str("s3-endpoint"); v != "" {
-		sopts = append(sopts, storage.WithEndpoint(v))
+func timedHandler(ctx context.Context, s *benchParts, log *slog.Logger, st *stageTimes, m *metrics.Metrics) (*timedJobs, error) {
+	ss := &s.Handler.Storage
+	sopts := []storage.Option{storage.WithLogger(log), storage.WithRegion(ss.S3Region), storage.WithPathStyle(ss.S3PathStyle)}
+	if ss.S3Endpoint != "" {
+		sopts = append(sopts, storage.WithEndpoint(ss.S3Endpoint))
 	}
-	store, err := storage.Open(ctx, c.str("storage"), sopts...)
+	store, err := storage.Open(ctx, ss.URL, sopts...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	signer, err := loadSigner(c, log, true)
+	signer, err := loadSigner(&s.Handler.Signing, s.Data.Dir, log, true)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
@@ -523,7 +531,7 @@ func timedHandler(ctx context.Context, c *config, log *slog.Logger, st *stageTim
 		Renderer:    &timedRenderer{Renderer: renderer, obs: obs},
 		Catalog:     catalog,
 		Signer:      &timedSigner{Signer: signer, obs: obs},
-		DownloadURL: c.str("download-url"), VerifyURL: c.str("download-url"), Logger: log,
+		DownloadURL: s.Handler.DownloadURL, VerifyURL: s.Handler.DownloadURL, Logger: log,
 	}
 	return &timedJobs{h: consumer.NewHandler(cfg), obs: obs, m: m}, nil
 }

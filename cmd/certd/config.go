@@ -150,6 +150,22 @@ func (c *config) bind(field any, name, def, help string, secret bool, set func(s
 	c.byName[name], c.byPtr[field] = b, b
 }
 
+// setDefault replaces the default of a declared setting, before parse: a
+// command whose defaults differ from certd's (bench).
+func (c *config) setDefault(name, def string) {
+	b := c.byName[name]
+	if b == nil {
+		panic("settings: " + name + " is not declared")
+	}
+	if why := b.set(def); why != "" {
+		panic("settings: bad default of " + name + ": " + why)
+	}
+	b.def = def
+	if f := c.fs.Lookup(name); f != nil {
+		f.DefValue = def
+	}
+}
+
 // String declares a text setting.
 func (c *config) String(p *string, name, def, help string) {
 	c.bind(p, name, def, help, false, func(s string) string { *p = s; return "" })
