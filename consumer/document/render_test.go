@@ -128,6 +128,27 @@ func TestTextExtractable(t *testing.T) {
 	t.Logf("extracted in visual (not logical) order by pdftotext: %v", failed)
 }
 
+// TestLongNameKeepsItsWords renders a name too long for two lines at the
+// name's minimum size: it is drawn (smaller) and every space between its
+// words survives the wrapping.
+func TestLongNameKeepsItsWords(t *testing.T) {
+	needTool(t, "pdftotext")
+	r := newRenderer(t)
+	name := "Pablo Diego José Francisco de Paula Juan Nepomuceno María de los Remedios " +
+		"Cipriano de la Santísima Trinidad Ruiz y Picasso Wolfeschlegelsteinhausenbergerdorff"
+	b, err := r.Render("", sampleFields(name))
+	if err != nil {
+		t.Fatalf("%d-character name refused: %v", len([]rune(name)), err)
+	}
+	out, err := exec.Command("pdftotext", writeTemp(t, b), "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	if txt := plainText(string(out)); !strings.Contains(txt, name) {
+		t.Errorf("pdftotext does not show the name with its spaces:\n%s", out)
+	}
+}
+
 // TestCJKIsCFF: Noto Sans CJK glyphs are embedded as CFF subsets
 // (CIDFontType0C), next to TrueType subsets for the other fonts.
 func TestCJKIsCFF(t *testing.T) {
