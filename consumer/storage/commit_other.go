@@ -32,3 +32,6 @@ func commitBatch(batch []*commitReq) map[uint64]error {
 	}
 	return errs
 }
+
+// renameNoReplace is not available: the caller commits and then renames.
+func renameNoReplace(dirfd int, old, new string) error { return unix.ENOSYS }
