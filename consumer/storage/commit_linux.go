@@ -4,12 +4,35 @@ package storage
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// syncEachFile is false: syncfs in the committer covers the file data.
-const syncEachFile = false
+// syncfsReportsErrors reports whether the kernel's syncfs returns
+// writeback errors (Linux 5.8 and later); before, it returned success even
+// when data was lost, so certd fsyncs each file and directory instead.
+var syncfsReportsErrors = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+})
+
+// kernelAtLeast reports whether a release such as "6.1.0-18-amd64" is at
+// least major.minor.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// syncEachFile is false where syncfs reports errors: syncfs in the
+// committer covers the file data.
+func syncEachFile() bool { return !syncfsReportsErrors() }
 
 // commitBatch calls syncfs once per file system that the batch wrote to
 // and returns the error of each file system that failed.
@@ -21,6 +44,9 @@ const syncEachFile = false
 // reported (an older error may be reported again, which only fails a
 // commit that could have succeeded; it is retried).
 func commitBatch(batch []*commitReq) map[uint64]error {
+	if !syncfsReportsErrors() {
+		return fsyncDirs(batch)
+	}
 	first := make(map[uint64]*openDir, 1)
 	for _, r := range batch {
 		for _, d := range r.dirs {

@@ -160,7 +160,7 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 					return f.Key, err
 				}
 				dirs[dir] = d
-				if d.created && syncEachFile {
+				if d.created && syncEachFile() {
 					// without syncfs, the entries of new directories are
 					// made durable by fsyncing their parents
 					if err := openParents(root, dir, dirs); err != nil {
@@ -412,7 +412,7 @@ func createIn(d *openDir, data []byte) (string, error) {
 		return "", err
 	}
 	err = writeAll(fd, data)
-	if err == nil && syncEachFile {
+	if err == nil && syncEachFile() {
 		err = unix.Fsync(fd)
 	}
 	if err == nil && umaskHides() {
