@@ -46,8 +46,8 @@ import (
 //     file and every new directory entry is durable. Files are mode 0644,
 //     directories are created as needed (0755 before umask).
 //   - A crash leaves at most hidden temporary files; writing into an
-//     existing directory (a job delivered again) removes other processes'
-//     temporary files there older than a minute.
+//     existing directory (a job delivered again) or deleting from it
+//     removes other processes' temporary files there older than a minute.
 //   - Delete removes the now-empty parent directories of the object, up to
 //     but not including the top-level downloads/ and cert/ directories.
 //   - List reports regular files only; it skips symbolic links, hidden
@@ -168,7 +168,7 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 					}
 				}
 				if !d.created {
-					sweepTemporary(root, dir, d)
+					sweepTemporary(root, dir)
 				}
 			}
 			tmp, err = createIn(d, f.Data)
@@ -325,15 +325,21 @@ const staleTemporary = time.Minute
 // the same job write into a certificate's directories, so this runs when a
 // job is delivered again; it is best effort. Should a live but stalled
 // writer lose its file, its rename fails and its job is retried.
-func sweepTemporary(root *os.Root, dir string, d *openDir) {
-	names, _ := d.f.Readdirnames(64)
+func sweepTemporary(root *os.Root, dir string) {
+	f, err := root.Open(dir)
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(64)
+	f.Close()
 	for _, n := range names {
 		if !strings.HasPrefix(n, ".certd-tmp-") || strings.HasPrefix(n, tmpPrefix) {
 			continue
 		}
-		fi, err := root.Lstat(path.Join(dir, n))
+		p := path.Join(dir, n)
+		fi, err := root.Lstat(p)
 		if err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemporary {
-			unix.Unlinkat(d.fd, n, 0)
+			root.Remove(p)
 		}
 	}
 }
@@ -489,6 +495,8 @@ func (s *fileStore) delete(_ context.Context, key string) error {
 	if err := root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	// A crashed writer's temporary files would keep the directory.
+	sweepTemporary(root, path.Dir(key))
 	// Remove now-empty parents, keeping the top-level namespace directories.
 	// rmdir fails on a non-empty directory, so a concurrent Put is safe (it
 	// re-creates a directory removed under it).

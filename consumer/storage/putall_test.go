@@ -263,3 +263,27 @@ func TestFilePutAllConcurrentDeliveries(t *testing.T) {
 		}
 	}
 }
+
+// TestFileDeleteSweepsCrashRemains: removing a certificate whose directory
+// holds a crashed writer's temporary file removes the directory too.
+func TestFileDeleteSweepsCrashRemains(t *testing.T) {
+	st, _, root := newFileStore(t)
+	files := certFiles(t, uuidA, uuidB)
+	if err := storage.PutAll(bg, st, files); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, "downloads", uuidA, ".certd-tmp-0123456789ab-1")
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-10 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(bg, files[3].Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "downloads", uuidA)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("certificate directory left behind: %v", err)
+	}
+}
