@@ -382,10 +382,13 @@ func scalar(v json.RawMessage) (string, error) {
 }
 
 // visible reports whether s has a letter, digit, punctuation or symbol:
-// something a certificate can show.
+// something a certificate can show. Default-ignorable characters that are
+// classed as letters (the Hangul fillers, Khmer inherent vowels) draw
+// nothing and do not count.
 func visible(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
-		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) &&
+			!unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 	}) >= 0
 }
 

@@ -96,6 +96,8 @@ func hostileBodies() []hostile {
 		{"name C1 control", withName("Jane\u0085Doe"), "name has a control character (U+0085)", "jdoe", cid},
 		{"name bidi override", withName("Jane \u202egnp.exe"), "name has a bidi override character (U+202E)", "jdoe", cid},
 		{"name bidi isolate", withName("\u2067Jane\u2069"), "name has a bidi override character (U+2067)", "jdoe", cid},
+		{"name of Hangul fillers", withName("\u3164 \u115f\u1160\uffa0"), "name has no printable characters", "jdoe", cid},
+		{"name of Khmer inherent vowels", withName("\u17b4\u17b5"), "name has no printable characters", "jdoe", cid},
 		{"name private use", withName("Jane \ue000"), "name has a private-use character (U+E000) at byte 5", "jdoe", cid},
 		{"name supplementary private use", withName("Jane \U000F0000"), "name has a private-use character (U+F0000)", "jdoe", cid},
 		{"name noncharacter", withName("Jane \uffff"), "name has a noncharacter (U+FFFF)", "jdoe", cid},
