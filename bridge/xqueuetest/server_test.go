@@ -661,7 +661,7 @@ func TestPyStringMatchesPython(t *testing.T) {
 		"🎓":               `"\ud83c\udf93"`,
 		"<a&b>":           `"<a&b>"`,
 		"q\"b\\n\n\t\x01": `"q\"b\\n\n\t\u0001"`,
-		"\x7f":            "\"\x7f\"",
+		"\x7f":            `"\u007f"`, // Python escapes DEL too (outside ' '..'~')
 	}
 	for in, want := range cases {
 		if got := pyString(in); got != want {

@@ -69,7 +69,9 @@ type Image struct {
 }
 
 // TextField is a text drawn in a box. The text shrinks from Size down to
-// MinSize to fit the box width, then wraps onto up to MaxLines lines.
+// MinSize to fit the box width, then wraps onto up to MaxLines lines; a
+// text that still needs more lines shrinks further, wrapped, down to half
+// of MinSize (so that long names are drawn, not refused).
 type TextField struct {
 	Text     string  `yaml:"text"`
 	X        float64 `yaml:"x"`

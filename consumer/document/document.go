@@ -33,6 +33,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -146,10 +148,35 @@ func NewRenderer(opts ...Option) (*Renderer, error) {
 	return r, nil
 }
 
+// maxDesignFile bounds each file read from the design directory.
+const maxDesignFile = 64 << 20
+
+// loadDir reads the designs of dir: its regular files only, through
+// os.Root, so a link (or a file swapped for one) never reads outside it.
 func (r *Renderer) loadDir(dir string) error {
-	ents, err := os.ReadDir(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("design dir: %w", err)
+	}
+	defer root.Close()
+	ents, err := fs.ReadDir(root.FS(), ".")
+	if err != nil {
+		return fmt.Errorf("design dir %s: %w", dir, err)
+	}
+	readFile := func(n string) ([]byte, error) {
+		f, err := root.Open(n)
+		if err != nil {
+			return nil, fmt.Errorf("design dir %s: %w", dir, err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxDesignFile+1))
+		if err != nil {
+			return nil, fmt.Errorf("design dir %s: %s: %w", dir, n, err)
+		}
+		if len(b) > maxDesignFile {
+			return nil, fmt.Errorf("design dir %s: %s is larger than %d MiB", dir, n, maxDesignFile>>20)
+		}
+		return b, nil
 	}
 	var yamls []string
 	for _, e := range ents {
@@ -161,17 +188,17 @@ func (r *Renderer) loadDir(dir string) error {
 		case ".yaml", ".yml":
 			yamls = append(yamls, n)
 		case ".pdf", ".png", ".jpg", ".jpeg":
-			b, err := os.ReadFile(filepath.Join(dir, n))
+			b, err := readFile(n)
 			if err != nil {
-				return fmt.Errorf("design dir: %w", err)
+				return err
 			}
 			r.files[n] = b
 		}
 	}
 	for _, n := range yamls {
-		b, err := os.ReadFile(filepath.Join(dir, n))
+		b, err := readFile(n)
 		if err != nil {
-			return fmt.Errorf("design dir: %w", err)
+			return err
 		}
 		d, err := parseDesign(b, strings.TrimSuffix(n, filepath.Ext(n)))
 		if err != nil {

@@ -224,6 +224,30 @@ func TestAutoscaleAndWrap(t *testing.T) {
 	}
 }
 
+// TestLongRealName: a real name too long for two lines at the name's
+// minimum size is drawn smaller on two lines, not refused; every name the
+// LMS can send (255 characters of ordinary letters) fits.
+func TestLongRealName(t *testing.T) {
+	l := mustLib(t)
+	picasso := "Pablo Diego José Francisco de Paula Juan Nepomuceno María de los Remedios " +
+		"Cipriano de la Santísima Trinidad Ruiz y Picasso Wolfeschlegelsteinhausenbergerdorff"
+	lms := strings.Repeat("Maria Gonzalez ", 17) // 255 characters
+	for _, name := range []string{picasso, lms} {
+		b, err := l.layout(name, fonts.Bold, nameFit)
+		if err != nil {
+			t.Fatalf("%d-character name refused: %v", len([]rune(name)), err)
+		}
+		if len(b.lines) != 2 || b.size >= nameFit.MinSize || b.size < nameFit.MinSize/2 {
+			t.Errorf("%d-character name: size %v lines %d, want 2 lines below %vpt", len([]rune(name)), b.size, len(b.lines), nameFit.MinSize)
+		}
+		for _, ln := range b.lines {
+			if w := ln.width * b.size * ptToMM; w > nameFit.Width+0.01 {
+				t.Errorf("line %.1fmm wider than the %vmm box", w, nameFit.Width)
+			}
+		}
+	}
+}
+
 // TestUnrenderable names the first character no bundled font can draw.
 func TestUnrenderable(t *testing.T) {
 	l := mustLib(t)

@@ -515,7 +515,7 @@ type Fit struct {
 	Width    float64 // mm
 	Size     float64 // preferred size, points
 	MinSize  float64 // floor the size may shrink to before wrapping, points
-	MaxLines int     // lines allowed at MinSize (0 = 1)
+	MaxLines int     // lines allowed (0 = 1); a text needing more shrinks below MinSize, down to MinSize/2
 }
 
 const ptToMM = 25.4 / 72
@@ -543,7 +543,8 @@ func (l *fontLib) layout(text string, weight fonts.Weight, fit Fit) (*textBlock,
 
 // layoutHan shapes text and fits it: the largest size up to fit.Size at
 // which it fits on one line, but not below fit.MinSize; at the floor it
-// wraps onto up to fit.MaxLines lines. han is the Han style for Han-only
+// wraps onto up to fit.MaxLines lines, and if that is not enough it
+// shrinks further (wrapped) down to half of fit.MinSize. han is the Han style for Han-only
 // text (kana and Hangul decide it otherwise, see styleOf).
 func (l *fontLib) layoutHan(text string, weight fonts.Weight, han fonts.HanStyle, fit Fit) (*textBlock, error) {
 	runes := []rune(text)
@@ -622,7 +623,17 @@ func (l *fontLib) layoutRunes(runes []rune, st style, fit Fit) (*textBlock, erro
 		maxW = fixed.Int26_6(widthEm(size) * shapeSize * 64)
 	}
 	cfg := shaping.WrapConfig{Direction: dir, BreakPolicy: shaping.WhenNecessary}
-	lines, _ := w.wrapper.WrapParagraphF(cfg, maxW, runes, shaping.NewSliceIterator(outs))
+	// the wrapper edits the glyphs it is given (it zeroes the advance of
+	// spaces where it breaks), so each try wraps its own copy
+	lines, _ := w.wrapper.WrapParagraphF(cfg, maxW, runes, shaping.NewSliceIterator(cloneOutputs(outs)))
+	// A text that needs more than maxLines lines at MinSize shrinks further,
+	// still wrapped, down to half of MinSize: a long real name (the LMS
+	// allows 255 characters, certd 300) is drawn small rather than refused.
+	for fit.Width > 0 && len(lines) > maxLines && size-overflowStep >= fit.MinSize/2 {
+		size = float64(int((size-overflowStep)*10)) / 10
+		maxW = fixed.Int26_6(widthEm(size) * shapeSize * 64)
+		lines, _ = w.wrapper.WrapParagraphF(cfg, maxW, runes, shaping.NewSliceIterator(cloneOutputs(outs)))
+	}
 	if len(lines) > maxLines {
 		return nil, fmt.Errorf("%w: needs %d lines at %.1fpt, %d allowed", ErrTextTooLong, len(lines), size, maxLines)
 	}
@@ -636,6 +647,21 @@ func (l *fontLib) layoutRunes(runes []rune, st style, fit Fit) (*textBlock, erro
 	}
 	return block, nil
 }
+
+// cloneOutputs copies shaped runs deeply enough for the line wrapper to
+// edit the copy.
+func cloneOutputs(outs []shaping.Output) []shaping.Output {
+	c := make([]shaping.Output, len(outs))
+	for i, o := range outs {
+		c[i] = o
+		c[i].Glyphs = slices.Clone(o.Glyphs)
+	}
+	return c
+}
+
+// overflowStep is how much a wrapped text that still overflows its lines
+// shrinks per try, points.
+const overflowStep = 0.5
 
 var noLigatures = []shaping.FontFeature{
 	{Tag: ot.MustNewTag("liga"), Value: 0},

@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Process-wide group-commit counters, for benchmarks and metrics.
@@ -81,4 +84,25 @@ func (c *committer) run() {
 		}
 		clear(batch)
 	}
+}
+
+// fsyncDirs fsyncs every directory of the batch once.
+func fsyncDirs(batch []*commitReq) map[uint64]error {
+	var errs map[uint64]error
+	seen := map[int]bool{}
+	for _, r := range batch {
+		for _, d := range r.dirs {
+			if seen[d.fd] {
+				continue
+			}
+			seen[d.fd] = true
+			if err := unix.Fsync(d.fd); err != nil {
+				if errs == nil {
+					errs = map[uint64]error{}
+				}
+				errs[d.dev] = fmt.Errorf("fsync directory: %w", err)
+			}
+		}
+	}
+	return errs
 }

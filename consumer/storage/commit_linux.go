@@ -4,27 +4,60 @@ package storage
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// syncEachFile is false: syncfs in the committer covers the file data.
-const syncEachFile = false
+// syncfsReportsErrors reports whether the kernel's syncfs returns
+// writeback errors (Linux 5.8 and later); before, it returned success even
+// when data was lost, so certd fsyncs each file and directory instead.
+var syncfsReportsErrors = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
+})
+
+// kernelAtLeast reports whether a release such as "6.1.0-18-amd64" is at
+// least major.minor.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// syncEachFile is false where syncfs reports errors: syncfs in the
+// committer covers the file data.
+func syncEachFile() bool { return !syncfsReportsErrors() }
 
 // commitBatch calls syncfs once per file system that the batch wrote to
 // and returns the error of each file system that failed.
+//
+// syncfs reports a writeback error (Linux 5.8 and later) only to a
+// descriptor opened before the error happened. Each file system is
+// therefore synced through the directory of the batch opened first: every
+// write of the batch came after that, so an error losing any of them is
+// reported (an older error may be reported again, which only fails a
+// commit that could have succeeded; it is retried).
 func commitBatch(batch []*commitReq) map[uint64]error {
-	fds := make(map[uint64]int, 1)
+	if !syncfsReportsErrors() {
+		return fsyncDirs(batch)
+	}
+	first := make(map[uint64]*openDir, 1)
 	for _, r := range batch {
 		for _, d := range r.dirs {
-			if _, ok := fds[d.dev]; !ok {
-				fds[d.dev] = d.fd
+			if f, ok := first[d.dev]; !ok || d.seq < f.seq {
+				first[d.dev] = d
 			}
 		}
 	}
 	var errs map[uint64]error
-	for dev, fd := range fds {
-		if err := unix.Syncfs(fd); err != nil {
+	for dev, d := range first {
+		if err := unix.Syncfs(d.fd); err != nil {
 			if errs == nil {
 				errs = map[uint64]error{}
 			}
@@ -32,4 +65,10 @@ func commitBatch(batch []*commitReq) map[uint64]error {
 		}
 	}
 	return errs
+}
+
+// renameNoReplace renames old to new in the directory dirfd, failing with
+// EEXIST if new exists.
+func renameNoReplace(dirfd int, old, new string) error {
+	return unix.Renameat2(dirfd, old, dirfd, new, unix.RENAME_NOREPLACE)
 }

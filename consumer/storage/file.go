@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,8 +40,14 @@ import (
 //     new certificate (PutAll whose files but the last go into directories
 //     it creates) the data and the names of those files are made durable
 //     together, before the last file is renamed into place: nothing is
-//     replaced, and nothing links to them until the last file exists. Files are mode 0644, directories
-//     are created as needed (0755 before umask).
+//     replaced (a file a concurrent delivery of the same job put there in
+//     the meantime makes the call commit first), and nothing links to them
+//     until the last file exists. PutAll returns success only once every
+//     file and every new directory entry is durable. Files are mode 0644,
+//     directories are created as needed (0755 before umask).
+//   - A crash leaves at most hidden temporary files; writing into an
+//     existing directory (a job delivered again) or deleting from it
+//     removes other processes' temporary files there older than a minute.
 //   - Delete removes the now-empty parent directories of the object, up to
 //     but not including the top-level downloads/ and cert/ directories.
 //   - List reports regular files only; it skips symbolic links, hidden
@@ -97,8 +104,12 @@ type openDir struct {
 	f       *os.File
 	fd      int
 	dev     uint64
-	created bool // made by this call: it held no object before
+	seq     uint64 // order of opening, process-wide (see commitBatch)
+	created bool   // made by this call: it held no object before
 }
+
+// dirSeq numbers opened directories in the order they were opened.
+var dirSeq atomic.Uint64
 
 // staged is a file written to a temporary name in its directory.
 type staged struct {
@@ -149,6 +160,16 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 					return f.Key, err
 				}
 				dirs[dir] = d
+				if d.created && syncEachFile() {
+					// without syncfs, the entries of new directories are
+					// made durable by fsyncing their parents
+					if err := openParents(root, dir, dirs); err != nil {
+						return f.Key, err
+					}
+				}
+				if !d.created {
+					sweepTemporary(root, dir)
+				}
 			}
 			tmp, err = createIn(d, f.Data)
 			if err == nil {
@@ -169,7 +190,8 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 	// replaced there, the round 2 commit makes their data and names (and
 	// the last file's data) durable together, and until the last file
 	// exists nothing links to them.
-	if last == 0 || !allCreated(st[:last]) {
+	synced := last == 0 || !allCreated(st[:last])
+	if synced {
 		if err := s.commit.sync(dirs); err != nil {
 			return files[0].Key, err
 		}
@@ -178,6 +200,23 @@ func (s *fileStore) write(ctx context.Context, files []File) (string, error) {
 		return files[0].Key, err
 	}
 	for i := range st[:last] {
+		if !synced {
+			// Round 1 was skipped on the premise that nothing is replaced.
+			// A concurrent delivery of the same job may have put a file
+			// here since: then its durable file must not be replaced by
+			// data not yet durable, so commit first after all.
+			err := st[i].renameNoReplace()
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errWouldReplace) {
+				return files[i].Key, err
+			}
+			if err := s.commit.sync(dirs); err != nil {
+				return files[0].Key, err
+			}
+			synced = true
+		}
 		if err := st[i].rename(); err != nil {
 			return files[i].Key, err
 		}
@@ -230,6 +269,81 @@ func (f *staged) rename() error {
 	return nil
 }
 
+// errWouldReplace means renameNoReplace found an object at the name.
+var errWouldReplace = errors.New("an object exists at the name")
+
+// renameNoReplace renames f into place unless something exists at its
+// name (errWouldReplace). Where the system cannot rename without
+// replacing, it reports errWouldReplace, so the caller commits first.
+func (f *staged) renameNoReplace() error {
+	err := renameNoReplace(f.dir.fd, f.tmp, f.name)
+	switch {
+	case err == nil:
+		f.done = true
+		return nil
+	case errors.Is(err, syscall.EEXIST), errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ENOSYS):
+		return errWouldReplace
+	}
+	if conflict(err) {
+		return fmt.Errorf("%w: a directory is in the way: %v", ErrInvalidKey, err)
+	}
+	return err
+}
+
+// openParents opens the ancestors of the new directory dir, up to and
+// including the root, into dirs, so that the committer fsyncs the
+// directories holding the new entries.
+func openParents(root *os.Root, dir string, dirs map[string]*openDir) error {
+	for p := dir; p != "."; {
+		p = path.Dir(p)
+		if dirs[p] != nil {
+			continue
+		}
+		f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		d := &openDir{f: f, fd: int(f.Fd())}
+		var stat unix.Stat_t
+		if err := unix.Fstat(d.fd, &stat); err != nil {
+			f.Close()
+			return err
+		}
+		d.dev, d.seq = uint64(stat.Dev), dirSeq.Add(1)
+		dirs[p] = d
+	}
+	return nil
+}
+
+// staleTemporary is the age after which another process's temporary file
+// is taken for the remains of a crash: a live writer renames its files
+// within a few group commits.
+const staleTemporary = time.Minute
+
+// sweepTemporary removes from d the temporary files that a crashed writer
+// left (another process's, older than staleTemporary). Only deliveries of
+// the same job write into a certificate's directories, so this runs when a
+// job is delivered again; it is best effort. Should a live but stalled
+// writer lose its file, its rename fails and its job is retried.
+func sweepTemporary(root *os.Root, dir string) {
+	f, err := root.Open(dir)
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(64)
+	f.Close()
+	for _, n := range names {
+		if !strings.HasPrefix(n, ".certd-tmp-") || strings.HasPrefix(n, tmpPrefix) {
+			continue
+		}
+		p := path.Join(dir, n)
+		fi, err := root.Lstat(p)
+		if err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemporary {
+			root.Remove(p)
+		}
+	}
+}
+
 // openOrMkdir opens the directory dir of the root, creating it (and its
 // parents) when missing. Symbolic links inside the root are followed as
 // os.Root follows them; links leaving the root fail.
@@ -267,6 +381,7 @@ func openOrMkdir(root *os.Root, dir string) (*openDir, error) {
 		return nil, err
 	}
 	d.dev = uint64(stat.Dev)
+	d.seq = dirSeq.Add(1)
 	return d, nil
 }
 
@@ -303,7 +418,7 @@ func createIn(d *openDir, data []byte) (string, error) {
 		return "", err
 	}
 	err = writeAll(fd, data)
-	if err == nil && syncEachFile {
+	if err == nil && syncEachFile() {
 		err = unix.Fsync(fd)
 	}
 	if err == nil && umaskHides() {
@@ -380,6 +495,8 @@ func (s *fileStore) delete(_ context.Context, key string) error {
 	if err := root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	// A crashed writer's temporary files would keep the directory.
+	sweepTemporary(root, path.Dir(key))
 	// Remove now-empty parents, keeping the top-level namespace directories.
 	// rmdir fails on a non-empty directory, so a concurrent Put is safe (it
 	// re-creates a directory removed under it).

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certd-dev/certd/consumer/storage"
 )
@@ -177,4 +180,110 @@ type recordingStore struct {
 func (r *recordingStore) Put(ctx context.Context, key string, data []byte, ct string) error {
 	r.keys = append(r.keys, key)
 	return r.Store.Put(ctx, key, data, ct)
+}
+
+// TestFilePutAllRedeliverySweepsCrashRemains: a delivery of a job again
+// (same keys) replaces the files and removes the temporary files a crashed
+// writer left in its directories, but not a recent one that may belong to
+// a writer still at work.
+func TestFilePutAllRedeliverySweepsCrashRemains(t *testing.T) {
+	st, _, root := newFileStore(t)
+	if err := storage.PutAll(bg, st, certFiles(t, uuidA, uuidB)); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, "cert", uuidB, ".certd-tmp-0123456789ab-1")
+	recent := filepath.Join(root, "downloads", uuidA, ".certd-tmp-0123456789ab-2")
+	for _, p := range []string{stale, recent} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-10 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	again := certFiles(t, uuidA, uuidB)
+	if err := storage.PutAll(bg, st, again); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary file of a crashed writer left behind: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("recent temporary file removed: %v", err)
+	}
+	for _, f := range again {
+		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Key)))
+		if err != nil || !bytes.Equal(got, f.Data) {
+			t.Errorf("%s: not the redelivered content (err %v)", f.Key, err)
+		}
+	}
+}
+
+// TestFilePutAllConcurrentDeliveries: deliveries of one job written at the
+// same time (a redelivery while the first is still writing) all succeed,
+// and each key ends up holding one of the written versions whole, with no
+// temporary file left.
+func TestFilePutAllConcurrentDeliveries(t *testing.T) {
+	st, _, root := newFileStore(t)
+	const jobs, copies = 20, 3
+	var wg sync.WaitGroup
+	written := make([][][]storage.File, jobs)
+	for j := range jobs {
+		written[j] = make([][]storage.File, copies)
+		for c := range copies {
+			written[j][c] = certFiles(t, hexID(2*j), hexID(2*j+1))
+		}
+	}
+	for j := range jobs {
+		for c := range copies {
+			wg.Go(func() {
+				if err := storage.PutAll(bg, st, written[j][c]); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for j := range jobs {
+		for i, f := range written[j][0] {
+			got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Key)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(written[j], func(v []storage.File) bool { return bytes.Equal(v[i].Data, got) }) {
+				t.Errorf("%s holds none of the written versions", f.Key)
+			}
+			ents, _ := os.ReadDir(filepath.Dir(filepath.Join(root, filepath.FromSlash(f.Key))))
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("temporary file %s left in %s", e.Name(), path.Dir(f.Key))
+				}
+			}
+		}
+	}
+}
+
+// TestFileDeleteSweepsCrashRemains: removing a certificate whose directory
+// holds a crashed writer's temporary file removes the directory too.
+func TestFileDeleteSweepsCrashRemains(t *testing.T) {
+	st, _, root := newFileStore(t)
+	files := certFiles(t, uuidA, uuidB)
+	if err := storage.PutAll(bg, st, files); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, "downloads", uuidA, ".certd-tmp-0123456789ab-1")
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-10 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(bg, files[3].Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "downloads", uuidA)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("certificate directory left behind: %v", err)
+	}
 }

@@ -200,6 +200,9 @@ func ParseRequest(body []byte) (Request, error) {
 				return fail(err)
 			}
 		}
+		if err := checkDrawable("name", r.Name); err != nil {
+			return fail(err)
+		}
 	}
 	if r.Action != "create" {
 		for _, f := range []struct{ k, v string }{{"delete_download_uuid", r.DeleteDownloadUUID}, {"delete_verify_uuid", r.DeleteVerifyUUID}} {
@@ -243,6 +246,25 @@ func checkText(field, s string) error {
 			return badRequest("%s has a control character (U+%04X) at byte %d", field, c, i)
 		case c >= 0x202a && c <= 0x202e, c >= 0x2066 && c <= 0x2069:
 			return badRequest("%s has a bidi override character (U+%04X) at byte %d, which can disguise the text", field, c, i)
+		}
+	}
+	return nil
+}
+
+// checkDrawable refuses characters that have no agreed appearance, so a
+// certificate would show something other than the learner's name, or a
+// font-specific picture, or nothing: private-use characters,
+// noncharacters, and U+FFFD, which stands for text lost to a broken
+// encoding upstream.
+func checkDrawable(field, s string) error {
+	for i, c := range s {
+		switch {
+		case c == utf8.RuneError:
+			return badRequest("%s has a replacement character (U+FFFD) at byte %d: the text was damaged before it reached certd", field, i)
+		case unicode.Is(unicode.Co, c):
+			return badRequest("%s has a private-use character (U+%04X) at byte %d, which has no standard appearance", field, c, i)
+		case c >= 0xfdd0 && c <= 0xfdef, c&0xfffe == 0xfffe:
+			return badRequest("%s has a noncharacter (U+%04X) at byte %d", field, c, i)
 		}
 	}
 	return nil
@@ -360,10 +382,13 @@ func scalar(v json.RawMessage) (string, error) {
 }
 
 // visible reports whether s has a letter, digit, punctuation or symbol:
-// something a certificate can show.
+// something a certificate can show. Default-ignorable characters that are
+// classed as letters (the Hangul fillers, Khmer inherent vowels) draw
+// nothing and do not count.
 func visible(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
-		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+		return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) &&
+			!unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 	}) >= 0
 }
 

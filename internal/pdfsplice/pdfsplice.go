@@ -6,7 +6,9 @@
 //
 // Invariants: Parse never modifies the data and refuses any file whose
 // layout is not the one gofpdf writes (ErrLayout) rather than guessing;
-// Splice returns a new slice.
+// Splice returns a new slice. Splice also blanks out (with spaces, keeping
+// every offset) the default font gofpdf selects but never draws with, so
+// that every font of the page is the embedded ones of the appended form.
 package pdfsplice
 
 import (
@@ -195,5 +197,91 @@ func (f *File) Splice(objs *Objects, entry string) ([]byte, error) {
 	out = append(out, "startxref\n"...)
 	out = strconv.AppendInt(out, int64(xref), 10)
 	out = append(out, "\n%%EOF\n"...)
+	blankUnusedFonts(out, f.offsets, ins+len(add))
 	return out, nil
+}
+
+// blankUnusedFonts removes, by overwriting with spaces (so no length or
+// offset changes), a font that gofpdf selects for the page but that draws
+// nothing: gofpdf writes its default font (a base-14 font, not embedded)
+// into the page's resources and an empty text object "BT /F.. 10.00 Tf
+// ET" into the page content, although every glyph is drawn by the
+// appended form with its own embedded fonts. Left in, PDF checkers report
+// a font that is not embedded. The page content (object 4, uncompressed,
+// as gofpdf writes it here) must name no font once the empty text objects
+// are gone; otherwise nothing is changed. o2end is the end of the inserted
+// resource entry (object 2 follows the page content).
+func blankUnusedFonts(out []byte, offsets []int, o2end int) {
+	if len(offsets) <= 4 {
+		return
+	}
+	o3, o4, o2 := offsets[3], offsets[4], offsets[2]
+	if o4 > o2 || o3 > o2 || !bytes.HasPrefix(out[o3:], []byte("3 0 obj")) ||
+		!bytes.Contains(out[o3:o4], []byte("/Contents 4 0 R")) || !bytes.HasPrefix(out[o4:], []byte("4 0 obj")) {
+		return
+	}
+	hdr := bytes.Index(out[o4:o2], []byte("stream\n"))
+	end := bytes.Index(out[o4:o2], []byte("\nendstream"))
+	if hdr < 0 || end < hdr || bytes.Contains(out[o4:o4+hdr], []byte("/Filter")) {
+		return
+	}
+	content := out[o4+hdr+len("stream\n") : o4+end]
+	// Every text object must be an empty font selection: the font state
+	// outlives ET, so one that precedes drawn text is needed.
+	var empty [][2]int
+	for at := 0; ; {
+		i := bytes.Index(content[at:], []byte("BT"))
+		if i < 0 {
+			break
+		}
+		i += at
+		j := bytes.Index(content[i:], []byte(" Tf ET"))
+		if !bytes.HasPrefix(content[i:], []byte("BT /")) || j < 0 || !emptyFontSelect(content[i+len("BT /"):i+j]) {
+			return // text drawn by the page itself: keep its fonts
+		}
+		empty = append(empty, [2]int{i, i + j + len(" Tf ET")})
+		at = i + j + len(" Tf ET")
+	}
+	if len(empty) == 0 {
+		return
+	}
+	for _, e := range empty {
+		blank(content[e[0]:e[1]])
+	}
+	res := out[o2:o2end]
+	fi := bytes.Index(res, []byte("/Font <<"))
+	if fi < 0 {
+		return
+	}
+	fe := bytes.Index(res[fi+len("/Font <<"):], []byte(">>"))
+	if fe < 0 || bytes.Contains(res[fi+len("/Font <<"):fi+len("/Font <<")+fe], []byte("<<")) {
+		return
+	}
+	blank(res[fi : fi+len("/Font <<")+fe+len(">>")])
+}
+
+// emptyFontSelect reports whether b is "NAME SIZE": what lies between
+// "BT /" and " Tf ET" in a text object that only selects a font.
+func emptyFontSelect(b []byte) bool {
+	name, size, ok := bytes.Cut(b, []byte(" "))
+	if !ok || len(name) == 0 || len(size) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	for _, c := range size {
+		if !(c >= '0' && c <= '9' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func blank(b []byte) {
+	for i := range b {
+		b[i] = ' '
+	}
 }

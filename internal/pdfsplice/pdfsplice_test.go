@@ -68,3 +68,44 @@ func TestParseRefusesOtherLayouts(t *testing.T) {
 		}
 	}
 }
+
+// TestSpliceDropsTheUnusedDefaultFont: gofpdf's default font, selected but
+// never drawn with, is gone from the page (pdffonts would list it as not
+// embedded); a font the page really draws with stays. Both results are
+// valid PDFs.
+func TestSpliceDropsTheUnusedDefaultFont(t *testing.T) {
+	for _, draws := range []bool{false, true} {
+		pdf := gofpdf.New("P", "mm", "A4", "")
+		pdf.SetCompression(false)
+		pdf.AddPage()
+		pdf.SetFont("Helvetica", "", 10)
+		if draws {
+			pdf.Text(20, 20, "drawn by the page")
+		}
+		pdf.RawWriteStr("q /Xt Do Q\n")
+		var b bytes.Buffer
+		if err := pdf.Output(&b); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Parse(b.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &Objects{First: f.Size()}
+		w.Stream(" /Type /XObject /Subtype /Form /BBox [0 0 100 100]", []byte("0 0 1 rg 10 10 50 50 re f"))
+		out, err := f.Splice(w, "/Xt "+Ref(w.First))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := model.NewDefaultConfiguration()
+		conf.ValidationMode = model.ValidationStrict
+		if err := api.Validate(bytes.NewReader(out), conf); err != nil {
+			t.Errorf("draws=%v: spliced PDF invalid: %v", draws, err)
+		}
+		res := out[f.offsets[2]:]
+		res = res[:bytes.Index(res, []byte("endobj"))]
+		if has := bytes.Contains(res, []byte("/Font")); has != draws {
+			t.Errorf("draws=%v: page resources list a font: %v\n%s", draws, has, res)
+		}
+	}
+}

@@ -15,6 +15,7 @@ package qrcode
 
 import (
 	"errors"
+	"fmt"
 	"math/bits"
 	"slices"
 	"sync"
@@ -59,8 +60,12 @@ func qrRawModules(v int) int {
 func qrDataCodewords(v int) int { return qrRawModules(v)/8 - qrEccPerBlockM[v]*qrBlocksM[v] }
 
 // Encode encodes data in byte mode at level M with the mask of lowest
-// penalty (mask < 0) or the given mask.
+// penalty (mask < 0) or the given mask (0 to 7); data longer than a
+// version 40 symbol holds fails with ErrTooLong.
 func Encode(data []byte, mask int) (*Code, error) {
+	if mask > 7 {
+		return nil, fmt.Errorf("qrcode: mask %d: want 0 to 7, or < 0 for the best", mask)
+	}
 	v := 1
 	for ; v <= 40; v++ {
 		cc := 8

@@ -1,6 +1,7 @@
 package qrcode
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -198,5 +199,19 @@ func TestBitPenalty(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBadInput: data beyond version 40 and a mask out of range are errors,
+// never a panic; the largest data that fits is encoded.
+func TestBadInput(t *testing.T) {
+	if _, err := Encode(make([]byte, 2332), -1); !errors.Is(err, ErrTooLong) {
+		t.Errorf("2332 bytes: %v, want ErrTooLong", err)
+	}
+	if c, err := Encode(make([]byte, 2331), -1); err != nil || c.Size() != 177 {
+		t.Errorf("2331 bytes (level M, version 40): %v, want a version 40 symbol", err)
+	}
+	if _, err := Encode([]byte("x"), 8); err == nil {
+		t.Error("mask 8 accepted")
 	}
 }

@@ -206,8 +206,10 @@ func (s *Font) Metrics() Metrics {
 	return m
 }
 
+// Glyph is the glyf entry of gid: nil out of range, for an empty glyph,
+// or for a font without TrueType outlines.
 func (s *Font) Glyph(gid int) []byte {
-	if gid < 0 || gid >= s.numGlyphs {
+	if gid < 0 || gid >= s.numGlyphs || s.loca == nil {
 		return nil
 	}
 	a, b := s.loca[gid], s.loca[gid+1]
