@@ -17,8 +17,8 @@ import (
 	"github.com/certd-dev/certd/consumer/courses"
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
-	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/consumer/storage"
+	"github.com/certd-dev/certd/internal/lms"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 

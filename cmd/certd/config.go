@@ -220,6 +220,11 @@ func (c *config) parse(args []string) error {
 	if err := c.fs.Parse(args); err != nil {
 		return err
 	}
+	if c.fs.NArg() > 0 {
+		// A name with a space passed unquoted would otherwise be cut short
+		// without a word.
+		return fmt.Errorf("unexpected argument %q (quote values with spaces)", c.fs.Arg(0))
+	}
 	for n, why := range removedSettings {
 		if _, ok := os.LookupEnv(envName(n)); ok {
 			return fmt.Errorf("%s: %s", envName(n), why)
