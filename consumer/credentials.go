@@ -2,12 +2,15 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/internal/credential"
 	"github.com/certd-dev/certd/internal/statuslist"
 )
@@ -64,10 +67,10 @@ type badgeInput struct {
 // verification page's input, for drawing it again when revoked) and signs
 // its credential. Store errors are transient; a credential that cannot be
 // built from the certificate is a permanent error.
-func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, page []byte) ([]byte, error) {
+func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, page []byte) ([]byte, statuslist.Entry, error) {
 	e, err := cr.Status.Reserve(ctx, cr.List, in.verify, page)
 	if err != nil {
-		return nil, fmt.Errorf("credential status index: %w", err)
+		return nil, e, fmt.Errorf("credential status index: %w", err)
 	}
 	f := in.c.Fields
 	kind := f.CertificateType
@@ -101,9 +104,9 @@ func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, pag
 	}
 	signed, err := cr.Suite.IssueOpenBadge(b, cr.Signer, cr.now())
 	if err != nil {
-		return nil, permanent("credential: %v", err)
+		return nil, e, permanent("credential: %v", err)
 	}
-	return signed, nil
+	return signed, e, nil
 }
 
 // revoke sets the status bit of the credential of the certificate with
@@ -117,4 +120,72 @@ func (cr *Credentials) revoke(ctx context.Context, v, reason string) error {
 		return fmt.Errorf("revoke credential of %s: %w", v, err)
 	}
 	return nil
+}
+
+// Revoker revokes a certificate's credential without deleting anything
+// (the control service's Revoke): it sets the status bit, records the date
+// and reason, and draws valid.html and verify.html again, as revoked, from
+// the page input kept when the credential was issued.
+type Revoker struct {
+	Status *statuslist.Store
+	// Store receives the redrawn pages.
+	Store interface {
+		Put(ctx context.Context, key string, data []byte, contentType string) error
+	}
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// Revocation is the outcome of Revoker.Revoke.
+type Revocation struct {
+	At     time.Time
+	Reason string
+	// Already: the certificate was revoked before (At and Reason are the
+	// first revocation's).
+	Already bool
+}
+
+// ErrNotRevocable: the certificate has no credential certd can revoke.
+var ErrNotRevocable = statuslist.ErrNoEntry
+
+// Revoke revokes the certificate with verify uuid v. Calling it again
+// redraws the pages and keeps the first date and reason.
+func (r *Revoker) Revoke(ctx context.Context, v, reason string) (Revocation, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	e, changed, err := r.Status.RevokeCertificate(ctx, v, now(), reason)
+	if err != nil {
+		return Revocation{}, err
+	}
+	out := Revocation{At: *e.RevokedAt, Reason: e.Reason, Already: !changed}
+	if len(e.Page) == 0 {
+		if r.Log != nil {
+			r.Log.Warn("revoked; the verification page was not kept, so it still says valid (the credential's status says revoked)", "verify_uuid", v)
+		}
+		return out, nil
+	}
+	var pc pages.Certificate
+	if err := json.Unmarshal(e.Page, &pc); err != nil {
+		return out, fmt.Errorf("page input of %s: %w", v, err)
+	}
+	pc.Revoked = &pages.Revocation{At: out.At, Reason: out.Reason}
+	valid, err := pages.Valid(pc)
+	if err != nil {
+		return out, fmt.Errorf("redraw valid.html of %s: %w", v, err)
+	}
+	verify, err := pages.Verify(pc)
+	if err != nil {
+		return out, fmt.Errorf("redraw verify.html of %s: %w", v, err)
+	}
+	for _, f := range []struct {
+		key  string
+		data []byte
+	}{{verifyKey(v), verify}, {validKey(v), valid}} {
+		if err := r.Store.Put(ctx, f.key, f.data, "text/html; charset=utf-8"); err != nil {
+			return out, fmt.Errorf("store %s: %w", f.key, err)
+		}
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/internal/lms"
+	"github.com/certd-dev/certd/internal/statuslist"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -394,11 +395,15 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request,
 			if err != nil {
 				return nil, fmt.Errorf("page input: %w", err)
 			}
-			cred, err = cr.issue(ctx, h, badgeInput{
+			var e statuslist.Entry
+			cred, e, err = cr.issue(ctx, h, badgeInput{
 				verify: job.VerifyUuid, credURL: pc.CredentialURL, pdfURL: downloadURL, grade: c.Grade, c: c, pdf: pdf,
 			}, page)
 			if err != nil {
 				return nil, err
+			}
+			if e.RevokedAt != nil { // drawn again after a Revoke: stays revoked
+				pc.Revoked = &pages.Revocation{At: *e.RevokedAt, Reason: e.Reason}
 			}
 		}
 		valid, err := pages.Valid(pc)

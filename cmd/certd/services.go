@@ -36,6 +36,7 @@ var (
 	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
 	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "pull-concurrency", "max-pending", "hold-grace", "callback-allow-private"}
+	storageSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key-readable"}
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs", "fonts-dir", "han-style"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
@@ -200,6 +201,7 @@ type handlerParts struct {
 	store   storage.Store
 	signer  *signing.Signer
 	fileDir string // file storage: its directory ("" for S3)
+	creds   *credParts
 }
 
 // signMode says what to do about the signing key.
@@ -225,8 +227,9 @@ func newRenderer(c *config, log *slog.Logger) (*document.Renderer, error) {
 	return document.NewRenderer(append(ropts, document.WithHanStyle(han))...)
 }
 
-// newHandler wires storage, renderer, signer and course settings.
-func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode) (*handlerParts, error) {
+// openStore opens the storage and returns it with its location and the
+// public download and verify base URLs (problems go to c).
+func openStore(ctx context.Context, c *config, log *slog.Logger) (storage.Store, storageLoc, string, string, error) {
 	var sopts []storage.Option
 	if v := c.str("s3-endpoint"); v != "" {
 		sopts = append(sopts, storage.WithEndpoint(v))
@@ -260,6 +263,16 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 	if verify == "" {
 		verify = download
 	}
+	return store, loc, download, verify, nil
+}
+
+// newHandler wires storage, renderer, signer, course settings and, with a
+// pipeline (p not nil), credentials.
+func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode, p *pipeline.Pipeline) (*handlerParts, error) {
+	store, loc, download, verify, err := openStore(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
 	var signer *signing.Signer
 	if mode != signNone {
 		var err error
@@ -289,6 +302,13 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 		DownloadURL: download, VerifyURL: verify, Logger: log,
 		StrictDesigns: c.bool("strict-designs"),
 	}
+	var creds *credParts
+	if p != nil && signer != nil {
+		if creds, err = newCredentials(ctx, c, log, p, store, verify, mode == signDevKey); err != nil {
+			return nil, err
+		}
+		cfg.Credentials = creds.cr
+	}
 	if signer != nil {
 		cfg.Signer = signer
 		// The public key lives next to the certificates for verify.html.
@@ -296,7 +316,7 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 			return nil, fmt.Errorf("store public key: %w", err)
 		}
 	}
-	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir}, nil
+	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir, creds: creds}, nil
 }
 
 // loadSigner loads the configured key, or generates a development key.
@@ -388,8 +408,11 @@ func checkControlToken(c *config) {
 	c.bad("control-token", "%d bytes is too short for grpc-addr %s beyond loopback; use at least %d (e.g. openssl rand -hex 24)", len(tok), c.str("grpc-addr"), control.MinToken)
 }
 
-func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
+func newControl(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger, creds *credParts) (*control.Service, control.ServerConfig) {
 	opts := []control.Option{control.WithLogger(log), control.WithRegion(c.str("region"))}
+	if creds != nil {
+		opts = append(opts, control.WithRevoker(creds.rev))
+	}
 	if xq != nil {
 		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(redactURL(c.str("xqueue-url"))))
 	}
@@ -434,7 +457,7 @@ func (g *group) wait() error {
 
 // runAll is `certd all` (and, with a feeder, `certd demo`).
 func runAll(ctx context.Context, name string, args []string, stdout, stderr io.Writer, feed func(ctx context.Context, env *allEnv) error) error {
-	names := join(natsSettings, xqueueSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings)
+	names := join(natsSettings, xqueueSettings, bridgeSettings, handlerSettings, credentialSettings, consumerSettings, controlSettings, httpSettings)
 	c := newConfig(name, stderr, names...)
 	var once bool
 	if feed != nil {
@@ -466,13 +489,13 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	parts, err := newHandler(ctx, c, log, signDevKey)
+	parts, err := newHandler(ctx, c, log, signDevKey, p)
 	if err != nil {
 		return err
 	}
 	br := newBridge(c, p, xq, log)
 	cons := newConsumer(c, p, parts.handler, log)
-	svc, scfg := newControl(c, p, xq, log)
+	svc, scfg := newControl(c, p, xq, log, parts.creds)
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -484,7 +507,10 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	g.go_("bridge", func() error { return br.Run(gctx) })
 	g.go_("consumer", func() error { return cons.Run(gctx) })
 	g.go_("control", func() error { return control.Serve(gctx, c.str("grpc-addr"), svc, scfg) })
-	web := webserve.New(webserve.Config{Root: parts.fileDir, Logger: log, Healthy: func() error {
+	if parts.creds != nil {
+		g.go_("status-list", func() error { return runPublisher(gctx, parts.creds.pub, log) })
+	}
+	web := webserve.New(webserve.Config{Root: parts.fileDir, Logger: log, StatusMaxAge: c.duration("status-list-ttl"), Healthy: func() error {
 		if !nc.IsConnected() {
 			return errors.New("NATS not connected")
 		}
@@ -538,7 +564,7 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, log, err := loadConfig("consumer", args, stderr, join(natsSettings, handlerSettings, consumerSettings)...)
+	c, log, err := loadConfig("consumer", args, stderr, join(natsSettings, handlerSettings, credentialSettings, consumerSettings)...)
 	if err != nil {
 		return err
 	}
@@ -552,7 +578,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer closeNATS()
-	parts, err := newHandler(ctx, c, log, signRequired)
+	parts, err := newHandler(ctx, c, log, signRequired, p)
 	if err != nil {
 		return err
 	}
@@ -560,11 +586,16 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.err(); err != nil {
 		return err
 	}
-	return cons.Run(ctx)
+	g, gctx := newGroup(ctx)
+	g.go_("consumer", func() error { return cons.Run(gctx) })
+	if parts.creds != nil {
+		g.go_("status-list", func() error { return runPublisher(gctx, parts.creds.pub, log) })
+	}
+	return g.wait()
 }
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings)...)
+	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings, storageSettings, credentialSettings)...)
 	if err != nil {
 		return err
 	}
@@ -581,6 +612,26 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeNATS()
-	svc, scfg := newControl(c, p, xq, log)
-	return control.Serve(ctx, c.str("grpc-addr"), svc, scfg)
+	// With storage, control revokes (Revoke) and republishes the
+	// revocation list; without, Revoke is refused.
+	var creds *credParts
+	if c.str("storage") != "" {
+		store, _, _, verify, err := openStore(ctx, c, log)
+		if err != nil {
+			return err
+		}
+		if err := c.err(); err != nil {
+			return err
+		}
+		if creds, err = newCredentials(ctx, c, log, p, store, verify, false); err != nil {
+			return err
+		}
+	}
+	svc, scfg := newControl(c, p, xq, log, creds)
+	g, gctx := newGroup(ctx)
+	g.go_("control", func() error { return control.Serve(gctx, c.str("grpc-addr"), svc, scfg) })
+	if creds != nil {
+		g.go_("status-list", func() error { return runPublisher(gctx, creds.pub, log) })
+	}
+	return g.wait()
 }

@@ -23,12 +23,13 @@ import (
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/consumer/signing"
+	"github.com/certd-dev/certd/internal/credential"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
 func init() {
-	commands["keygen"] = command{"make an OpenPGP signing key pair for a site", runKeygen}
+	commands["keygen"] = command{"make an OpenPGP signing key pair for a site (--credential: the credential key)", runKeygen}
 	commands["render"] = command{"render certificates into a directory (preview a design, batch jobs)", runRender}
 	commands["verify"] = command{"check a certificate PDF against its signature (files or a verification URL)", runVerify}
 }
@@ -41,8 +42,17 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("out", ".", "directory for signing-key.asc (private) and signing-key.pub.asc")
 	passFile := fs.String("passphrase-file", "", "protect the private key with the passphrase in this file")
 	rsa := fs.Bool("rsa", false, "make an RSA-3072 key instead of Ed25519 (for old verifiers)")
+	cred := fs.Bool("credential", false, "make the Ed25519 key that signs Open Badges credentials (credential-key.pem) instead")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cred {
+		path, pub, err := keygenCredential(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "credential key: %s (keep it secret; set CERTD_CREDENTIAL_KEY to this path)\npublic key:     %s\n", path, credential.PublicKeyMultibase(pub))
+		return nil
 	}
 	if *name == "" || *email == "" {
 		fmt.Fprintln(stderr, "certd keygen: --name and --email are required")
@@ -143,7 +153,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *noSign {
 		mode = signNone
 	}
-	parts, err := newHandler(ctx, c, log, mode)
+	parts, err := newHandler(ctx, c, log, mode, nil)
 	if err != nil {
 		return err
 	}
@@ -303,15 +313,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sigPath := fs.String("sig", "", "its detached signature (default: PDF path + .sig)")
 	keyPath := fs.String("key", "", "the signer's public key (with --url: overrides the published one)")
 	pageURL := fs.String("url", "", "verification URL printed on the certificate, <verify base>/cert/<uuid>")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on fetching after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	var pdf, sig, key []byte
+	var links pages.Links
 	var err error
 	switch {
 	case *pageURL != "":
 		var keyURL string
-		pdf, sig, key, keyURL, err = fetchCertificate(ctx, *pageURL)
+		pdf, sig, key, keyURL, links, err = fetchCertificate(ctx, *pageURL)
 		if err != nil {
 			return err
 		}
@@ -343,6 +357,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUsage
 	}
 	switch err := signing.Verify(pdf, sig, key); {
+	case err == nil && links.Credential != "":
+		fmt.Fprintln(stdout, "signature: the PDF is exactly what the key's owner signed")
+		return checkCredential(ctx, *pageURL, links.Credential, pdf, stdout)
 	case err == nil:
 		fmt.Fprintln(stdout, "VALID: the certificate is exactly what the key's owner signed")
 		return nil
@@ -358,19 +375,27 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // fetchCertificate follows a verification URL to the PDF, signature and
 // public key linked from its verify.html.
-func fetchCertificate(ctx context.Context, page string) (pdf, sig, key []byte, keyURL string, err error) {
+func fetchCertificate(ctx context.Context, page string) (pdf, sig, key []byte, keyURL string, links pages.Links, err error) {
 	base, err := url.Parse(strings.TrimRight(page, "/") + "/")
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, nil, nil, "", fmt.Errorf("--url %q is not an http(s) URL", page)
+		return nil, nil, nil, "", links, fmt.Errorf("--url %q is not an http(s) URL", page)
 	}
 	verifyURL := base.ResolveReference(&url.URL{Path: "verify.html"})
 	html, err := fetch(ctx, verifyURL.String())
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", links, err
 	}
-	pdfRef, sigRef, keyRef, err := pages.ParseLinks(html)
+	links, err = pages.ParseVerifyLinks(html)
 	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("%s: %w", verifyURL, err)
+		return nil, nil, nil, "", links, fmt.Errorf("%s: %w", verifyURL, err)
+	}
+	pdfRef, sigRef, keyRef := links.PDF, links.Signature, links.PublicKey
+	if links.Credential != "" {
+		u, err := verifyURL.Parse(links.Credential)
+		if err != nil {
+			return nil, nil, nil, "", links, fmt.Errorf("%s: credential link: %w", verifyURL, err)
+		}
+		links.Credential = u.String()
 	}
 	get := func(ref string) ([]byte, string, error) {
 		u, err := verifyURL.Parse(ref)
