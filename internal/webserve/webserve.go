@@ -111,6 +111,8 @@ func New(cfg Config) *Server {
 		for _, top := range served {
 			s.mux.HandleFunc("GET /"+top+"/", s.serveFile)
 		}
+		s.mux.HandleFunc("GET /.well-known/did.json", s.serveFile)
+		s.mux.HandleFunc("GET /did.json", s.serveFile)
 	}
 	return s
 }
