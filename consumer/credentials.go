@@ -32,10 +32,9 @@ type Credentials struct {
 	// IssuerDID is the DID of Signer's verification method.
 	IssuerDID string
 	Status    *statuslist.Store
-	// List is the status list id new credentials are placed in ("1");
-	// ListURL where its credential is published
-	// (<verify-url>/cert/status/<List>.json).
-	List, ListURL string
+	// VerifyURL is the base URL the status lists are published under:
+	// list n at <VerifyURL>/cert/status/<n>.json (StatusListKey).
+	VerifyURL string
 	// Off stops issuing credentials for the whole site (the credentials
 	// setting); removals still revoke the credentials issued before.
 	Off bool
@@ -56,6 +55,11 @@ func credentialKey(verify string) string { return "cert/" + verify + "/credentia
 // StatusListKey is where the status list credential list is stored.
 func StatusListKey(list string) string { return "cert/status/" + list + ".json" }
 
+// ListURL is the published URL of status list list.
+func (cr *Credentials) ListURL(list string) string {
+	return strings.TrimRight(cr.VerifyURL, "/") + "/" + StatusListKey(list)
+}
+
 // badgeInput is what the handler knows about one certificate.
 type badgeInput struct {
 	verify, credURL, pdfURL, grade string
@@ -68,7 +72,7 @@ type badgeInput struct {
 // its credential. Store errors are transient; a credential that cannot be
 // built from the certificate is a permanent error.
 func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, page []byte) ([]byte, statuslist.Entry, error) {
-	e, err := cr.Status.Reserve(ctx, cr.List, in.verify, page)
+	e, err := cr.Status.Reserve(ctx, in.verify, page)
 	if err != nil {
 		return nil, e, fmt.Errorf("credential status index: %w", err)
 	}
@@ -97,7 +101,7 @@ func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, pag
 		},
 		Grade:  in.grade,
 		PDFURL: in.pdfURL, PDFDigestSRI: credential.DigestSRI(in.pdf),
-		Status: &credential.StatusEntry{ListURL: cr.ListURL, Index: e.Index},
+		Status: &credential.StatusEntry{ListURL: cr.ListURL(e.List), Index: e.Index},
 	}
 	if in.c.ValidFor > 0 {
 		b.ValidUntil = f.IssuedAt.Add(in.c.ValidFor)

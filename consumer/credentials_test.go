@@ -51,7 +51,7 @@ func newCredFixture(t testing.TB) *credFixture {
 	f := &credFixture{env: env, suite: suite, signer: credential.Signer{Key: key, VerificationMethod: credential.DIDKeyVerificationMethod(pub)}}
 	f.cr = &consumer.Credentials{
 		Suite: suite, Signer: f.signer, IssuerDID: credential.DIDKey(pub), Status: statuslist.NewStore(env.P.Status),
-		List: "1", ListURL: testenv.VerifyURL + "/cert/status/1.json",
+		VerifyURL: testenv.VerifyURL,
 	}
 	cd := filepath.Join(t.TempDir(), "cert-data.yml")
 	if err := os.WriteFile(cd, []byte(credCertData), 0o600); err != nil {
@@ -87,7 +87,7 @@ func (f *credFixture) check(t *testing.T, ctx context.Context, job *certdv1.Job)
 func (f *credFixture) checkBytes(t *testing.T, ctx context.Context, cred, pdf []byte) credential.CheckResult {
 	t.Helper()
 	fetch := func(ctx context.Context, url string) ([]byte, error) {
-		if url != f.cr.ListURL {
+		if url != f.cr.ListURL("1") {
 			return nil, fmt.Errorf("unexpected fetch %s", url)
 		}
 		bits, _, err := f.cr.Status.Bits(ctx, "1")

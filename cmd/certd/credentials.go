@@ -33,14 +33,11 @@ func init() {
 
 var credentialSettings = []string{"credentials", "credential-key", "credential-key-id", "credential-keys-retired", "did-method", "status-list-ttl"}
 
-// statusList is the one revocation list certd writes to.
-const statusList = "1"
-
 // credParts are the credential pieces of a process.
 type credParts struct {
 	cr  *consumer.Credentials
 	rev *consumer.Revoker
-	pub *statuslist.Publisher
+	pub *statuslist.Publishers
 }
 
 // loopbackHTTP reports whether u is http:// on a loopback host (tests, demo).
@@ -196,27 +193,25 @@ func newCredentials(ctx context.Context, c *config, log *slog.Logger, p *pipelin
 		}
 		signer.VerificationMethod = did + "#" + frag
 	}
-	listURL := verify + "/" + consumer.StatusListKey(statusList)
 	parts.cr = &consumer.Credentials{
-		Suite: suite, Signer: signer, IssuerDID: did, Status: status,
-		List: statusList, ListURL: listURL, Off: !on,
+		Suite: suite, Signer: signer, IssuerDID: did, Status: status, VerifyURL: verify, Off: !on,
 	}
-	parts.pub = &statuslist.Publisher{
-		Store: status, List: statusList, URL: listURL, IssuerDID: did, TTL: ttl, Log: log,
+	parts.pub = &statuslist.Publishers{
+		Store: status, URL: parts.cr.ListURL, IssuerDID: did, TTL: ttl, Log: log,
 		Sign: func(ctx context.Context, unsigned []byte) ([]byte, error) {
 			return suite.Sign(unsigned, signer, time.Now())
 		},
-		Put: func(ctx context.Context, signed []byte) error {
-			return store.Put(ctx, consumer.StatusListKey(statusList), signed, "application/json")
+		Put: func(ctx context.Context, list string, signed []byte) error {
+			return store.Put(ctx, consumer.StatusListKey(list), signed, "application/json")
 		},
 	}
-	log.Info("credentials", "issue", on, "issuer", did, "verification_method", signer.VerificationMethod, "status_list", listURL)
+	log.Info("credentials", "issue", on, "issuer", did, "verification_method", signer.VerificationMethod, "status_lists", parts.cr.ListURL("<n>"))
 	return parts, nil
 }
 
 // runPublisher keeps the status list published until ctx ends, restarting
 // the publisher (after a pause that grows to a minute) when it fails.
-func runPublisher(ctx context.Context, pub *statuslist.Publisher, log *slog.Logger) error {
+func runPublisher(ctx context.Context, pub *statuslist.Publishers, log *slog.Logger) error {
 	if pub == nil {
 		<-ctx.Done()
 		return nil

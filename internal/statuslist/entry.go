@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,11 +48,11 @@ func checkOwner(owner string) error {
 }
 
 // Reserve returns owner's entry, creating it with a newly allocated index
-// of list when there is none. Redeliveries of one job (same owner) get the
-// same index; two racing first deliveries agree on the entry that was
-// created first (the loser's allocated index stays unused). page replaces
-// the stored page input when it differs.
-func (s *Store) Reserve(ctx context.Context, list, owner string, page []byte) (Entry, error) {
+// of the current list (see Current) when there is none. Redeliveries of one
+// job (same owner) get the same index; two racing first deliveries agree on
+// the entry that was created first (the loser's allocated index stays
+// unused). page replaces the stored page input when it differs.
+func (s *Store) Reserve(ctx context.Context, owner string, page []byte) (Entry, error) {
 	if err := checkOwner(owner); err != nil {
 		return Entry{}, err
 	}
@@ -62,7 +63,7 @@ func (s *Store) Reserve(ctx context.Context, list, owner string, page []byte) (E
 		e, rev, err := s.entry(ctx, owner)
 		switch {
 		case errors.Is(err, ErrNoEntry):
-			idx, err := s.Allocate(ctx, list)
+			list, idx, err := s.allocateCurrent(ctx)
 			if err != nil {
 				return Entry{}, err
 			}
@@ -90,6 +91,60 @@ func (s *Store) Reserve(ctx context.Context, list, owner string, page []byte) (E
 		return e, nil
 	}
 	return Entry{}, fmt.Errorf("reserve status index for %s: too many conflicting updates", owner)
+}
+
+// currentKey holds the id of the list new credentials go to: "1", then
+// "2" once list 1 is full, and so on. It only ever moves forward.
+const currentKey = "current"
+
+// maxLists bounds the number of lists (each holds about 120,000
+// credentials before it counts as full).
+const maxLists = 10000
+
+// Current returns the id of the list new credentials go to ("1" until it
+// fills up) and the key's revision (0: never moved).
+func (s *Store) Current(ctx context.Context) (string, uint64, error) {
+	e, err := s.kv.Get(ctx, currentKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "1", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("current status list: %w", err)
+	}
+	return string(e.Value()), e.Revision(), nil
+}
+
+// allocateCurrent allocates an index in the current list, moving the
+// current list on (compare-and-set, so racing allocators agree) when it is
+// full.
+func (s *Store) allocateCurrent(ctx context.Context) (string, int, error) {
+	for range maxCASAttempts {
+		list, rev, err := s.Current(ctx)
+		if err != nil {
+			return "", 0, err
+		}
+		idx, err := s.Allocate(ctx, list)
+		if err == nil {
+			return list, idx, nil
+		}
+		if !errors.Is(err, ErrListFull) {
+			return "", 0, err
+		}
+		n, _ := strconv.Atoi(list)
+		if n <= 0 || n >= maxLists {
+			return "", 0, fmt.Errorf("status list %s is full and cannot move on: %w", list, err)
+		}
+		next := []byte(strconv.Itoa(n + 1))
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, currentKey, next)
+		} else {
+			_, err = s.kv.Update(ctx, currentKey, next, rev)
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return "", 0, fmt.Errorf("move to status list %d: %w", n+1, err)
+		}
+	}
+	return "", 0, errors.New("allocate a status index: too many conflicting updates")
 }
 
 // Entry returns owner's entry, or an error wrapping ErrNoEntry.
