@@ -213,3 +213,28 @@ func TestCredentialCourseSettings(t *testing.T) {
 		}
 	}
 }
+
+// With credentials off for the site, certificates come without a
+// credential, but removing one issued before still revokes it.
+func TestCredentialsOffForTheSite(t *testing.T) {
+	f := newCredFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	create := lms.Job{Action: "create", Username: "ada", CourseID: testenv.Course, CourseName: "Demo", Name: "Ada Lovelace", Grade: "Pass"}
+	before := jobFor(create.Body())
+	f.handle(t, ctx, before) // issued while on
+	f.cr.Off = true
+	after := jobFor(create.Body())
+	f.handle(t, ctx, after)
+	if _, err := os.Stat(filepath.Join(f.env.StoreDir, "cert", after.VerifyUuid, "credential.json")); !os.IsNotExist(err) {
+		t.Errorf("credential stored with credentials off (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.env.StoreDir, "cert", after.VerifyUuid, "valid.html")); err != nil {
+		t.Errorf("no valid.html with credentials off: %v", err)
+	}
+	remove := lms.Job{Action: "remove", Username: "ada", CourseID: testenv.Course, DeleteDownloadUUID: before.DownloadUuid, DeleteVerifyUUID: before.VerifyUuid}
+	f.handle(t, ctx, jobFor(remove.Body()))
+	if e, err := f.cr.Status.Entry(ctx, before.VerifyUuid); err != nil || e.RevokedAt == nil {
+		t.Errorf("remove with credentials off did not revoke the earlier credential: %+v %v", e, err)
+	}
+}

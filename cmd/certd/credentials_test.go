@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -289,6 +290,78 @@ func TestCredentialEndToEnd(t *testing.T) {
 	}
 	waitPublished(t, ctx, all, listPath, idx...)
 
+	if code := all.stop(t); code != 0 {
+		t.Errorf("certd all exited %d", code)
+	}
+}
+
+// The issuer DID follows verify-url and did-method; retired keys parse
+// with their dates, and their document keys are the did:web places.
+func TestIssuerDIDAndRetiredKeys(t *testing.T) {
+	key, _ := credential.GenerateKey()
+	pub := key.Public().(ed25519.PublicKey)
+	for _, c := range []struct{ method, verify, did, docKey string }{
+		{"", "https://certs.example.org", "did:web:certs.example.org", ".well-known/did.json"},
+		{"", "https://example.org/academy/certs", "did:web:example.org:academy:certs", "did.json"},
+		{"", "http://127.0.0.1:8080", "did:web:127.0.0.1%3A8080", ".well-known/did.json"},
+		{"", "http://certs.example.org", credential.DIDKey(pub), ""},
+		{"key", "https://certs.example.org", credential.DIDKey(pub), ""},
+	} {
+		did, kind, err := issuerDID(c.method, c.verify, pub)
+		if err != nil || did != c.did {
+			t.Errorf("%s %s: %s %v, want %s", c.method, c.verify, did, err, c.did)
+			continue
+		}
+		if kind == "web" && didDocumentKey(did) != c.docKey {
+			t.Errorf("%s: document key %s, want %s", did, didDocumentKey(did), c.docKey)
+		}
+	}
+	if _, _, err := issuerDID("web", "http://certs.example.org", pub); err == nil {
+		t.Error("did:web from a plain http URL beyond loopback was accepted")
+	}
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.pem")
+	if err := credential.WriteKeyFile(old, key); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := retiredKeys(" key-1=" + old + "@2027-06-30 ")
+	if err != nil || len(keys) != 1 || keys[0].Fragment != "key-1" || !keys[0].Public.Equal(pub) ||
+		!keys[0].ListedUntil.Equal(time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("retiredKeys: %+v %v", keys, err)
+	}
+	for _, bad := range []string{"key-1=" + old, "key-1@2027-01-01", "key-1=" + old + "@June", "key-1=/nonexistent.pem@2027-01-01"} {
+		if _, err := retiredKeys(bad); err == nil {
+			t.Errorf("retiredKeys(%q) accepted", bad)
+		}
+	}
+}
+
+// Key rotation: with the new key as key-2 and the old one retired until a
+// date, certd all publishes both in its DID document.
+func TestRotationListsBothKeys(t *testing.T) {
+	clearCertdEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	oldKey := credentialKeygen(t, ctx, filepath.Join(dir, "old"))
+	newKey := credentialKeygen(t, ctx, filepath.Join(dir, "new"))
+	until := time.Now().AddDate(0, 1, 0).Format("2006-01-02")
+	all := runBackground(t, "all", "--data-dir", dir, "--http-addr", freeAddr(t), "--grpc-addr", freeAddr(t),
+		"--credential-key", newKey, "--credential-key-id", "key-2", "--credential-keys-retired", "key-1="+oldKey+"@"+until)
+	if err := all.errOut.waitFor(ctx, "certd is running", 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "www", ".well-known", "did.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc credential.DIDDocument
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.AssertionMethod) != 2 || !strings.HasSuffix(doc.AssertionMethod[0], "#key-2") || !strings.HasSuffix(doc.AssertionMethod[1], "#key-1") {
+		t.Errorf("DID document lists %v, want key-2 then key-1", doc.AssertionMethod)
+	}
 	if code := all.stop(t); code != 0 {
 		t.Errorf("certd all exited %d", code)
 	}
