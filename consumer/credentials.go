@@ -114,13 +114,17 @@ func (cr *Credentials) issue(ctx context.Context, h *Handler, in badgeInput, pag
 }
 
 // revoke sets the status bit of the credential of the certificate with
-// verify uuid v (if it has one) and records why.
+// verify uuid v (if it has one), records why, and forgets the page input
+// (the certificate is being deleted and is never drawn again).
 func (cr *Credentials) revoke(ctx context.Context, v, reason string) error {
 	_, _, err := cr.Status.RevokeCertificate(ctx, v, cr.now(), reason)
 	if errors.Is(err, statuslist.ErrNoEntry) {
 		return nil // issued without a credential
 	}
 	if err != nil {
+		return fmt.Errorf("revoke credential of %s: %w", v, err)
+	}
+	if err := cr.Status.ForgetPage(ctx, v); err != nil {
 		return fmt.Errorf("revoke credential of %s: %w", v, err)
 	}
 	return nil

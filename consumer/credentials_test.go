@@ -172,8 +172,8 @@ func TestCredentialLifecycle(t *testing.T) {
 	remove := lms.Job{Action: "remove", Username: "ada", CourseID: testenv.Course, DeleteDownloadUUID: second.DownloadUuid, DeleteVerifyUUID: second.VerifyUuid}
 	f.handle(t, ctx, jobFor(remove.Body()))
 	e, err := f.cr.Status.Entry(ctx, second.VerifyUuid)
-	if err != nil || e.RevokedAt == nil || e.Reason != "removed" {
-		t.Errorf("remove: entry %+v (%v), want revoked with reason removed", e, err)
+	if err != nil || e.RevokedAt == nil || e.Reason != "removed" || len(e.Page) != 0 {
+		t.Errorf("remove: entry %+v (%v), want revoked with reason removed and the page input forgotten", e, err)
 	}
 }
 

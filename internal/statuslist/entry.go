@@ -206,3 +206,33 @@ func (s *Store) RevokeCertificate(ctx context.Context, owner string, at time.Tim
 	}
 	return Entry{}, false, fmt.Errorf("revoke %s: too many conflicting updates", owner)
 }
+
+// ForgetPage drops the page input (the learner's name and course) from
+// owner's entry, keeping its list, index and revocation: for certificates
+// that are deleted and will never be drawn again. No entry is no error.
+func (s *Store) ForgetPage(ctx context.Context, owner string) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	for range maxCASAttempts {
+		e, rev, err := s.entry(ctx, owner)
+		if errors.Is(err, ErrNoEntry) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(e.Page) == 0 {
+			return nil
+		}
+		e.Page = nil
+		b, _ := json.Marshal(e)
+		if _, err := s.kv.Update(ctx, entryKey(owner), b, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("forget the page of %s: %w", owner, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("forget the page of %s: too many conflicting updates", owner)
+}
