@@ -38,6 +38,44 @@ type jsResult struct {
 // document and status list as certd stored them (served to it offline).
 func runJSVerifier(t *testing.T, ctx context.Context, did string, didDoc []byte, listURL string, list []byte, creds map[string][]byte) map[string]jsResult {
 	t.Helper()
+	var out struct {
+		Results []jsResult `json:"results"`
+	}
+	runHarness(t, ctx, "verify.mjs", did, didDoc, listURL, list, creds, &out)
+	res := map[string]jsResult{}
+	for _, r := range out.Results {
+		res[r.File] = r
+	}
+	return res
+}
+
+// runWallet runs the Learner Credential Wallet's verifier library on
+// credentials (its fetches of the DID document and status list served from
+// certd's files) and returns each credential's checks by id.
+func runWallet(t *testing.T, ctx context.Context, did string, didDoc []byte, listURL string, list []byte, creds map[string][]byte) map[string]map[string]bool {
+	t.Helper()
+	var out struct {
+		Results []struct {
+			File string `json:"file"`
+			Log  []struct {
+				ID    string `json:"id"`
+				Valid bool   `json:"valid"`
+			} `json:"log"`
+		} `json:"results"`
+	}
+	runHarness(t, ctx, "wallet.mjs", did, didDoc, listURL, list, creds, &out)
+	res := map[string]map[string]bool{}
+	for _, r := range out.Results {
+		res[r.File] = map[string]bool{}
+		for _, l := range r.Log {
+			res[r.File][l.ID] = l.Valid
+		}
+	}
+	return res
+}
+
+func runHarness(t *testing.T, ctx context.Context, script, did string, didDoc []byte, listURL string, list []byte, creds map[string][]byte, out any) {
+	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatal("node is not installed: the reference verifier needs Node.js >= 18 (apt-get install nodejs npm)")
 	}
@@ -64,32 +102,29 @@ func runJSVerifier(t *testing.T, ctx context.Context, did string, didDoc []byte,
 		write(name, b)
 		ctxFiles[u] = name
 	}
+	didURL, err := credential.DIDWebDocumentURL(did)
+	if err != nil {
+		t.Fatal(err)
+	}
 	manifest, _ := json.Marshal(map[string]any{
 		"documents":   map[string]string{did: "did.json", listURL: "list.json"},
+		"web":         map[string]string{didURL: "did.json", listURL: "list.json"},
 		"contexts":    ctxFiles,
 		"credentials": names,
 		"now":         time.Now().UTC().Format(time.RFC3339),
 	})
 	write("manifest.json", manifest)
 	abs, _ := filepath.Abs(jsverify)
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(abs, "verify.mjs"), filepath.Join(dir, "manifest.json"))
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(abs, script), filepath.Join(dir, "manifest.json"))
 	cmd.Dir = abs
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("node verify.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("node %s: %v\n%s", script, err, stderr.String())
 	}
-	var out struct {
-		Results []jsResult `json:"results"`
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		t.Fatalf("%s output: %v\n%s", script, err, stdout.String())
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("verify.mjs output: %v\n%s", err, stdout.String())
-	}
-	res := map[string]jsResult{}
-	for _, r := range out.Results {
-		res[r.File] = r
-	}
-	return res
 }
 
 // waitPublished waits, event by event ("status list published" lines of
@@ -232,6 +267,10 @@ func TestCredentialEndToEnd(t *testing.T) {
 	if r := res["tampered.json"]; r.Verified {
 		t.Errorf("reference verifier accepted a credential with a byte changed: %+v", r)
 	}
+	w := runWallet(t, ctx, did, didDoc, listURL, list, map[string][]byte{"ana.json": ana.cred})
+	if c := w["ana.json"]; !c["valid_signature"] || !c["revocation_status"] || !c["expiration"] {
+		t.Errorf("wallet verifier on certd's credential: %v, want valid signature, not revoked, not expired", c)
+	}
 
 	page := "http://" + httpAddr + "/cert/" + ana.verify
 	if r := runCmd(ctx, "verify", "--url", page); r.code != 0 || !strings.Contains(r.stdout, "VALID:") {
@@ -266,6 +305,10 @@ func TestCredentialEndToEnd(t *testing.T) {
 	res = runJSVerifier(t, ctx, did, didDoc, listURL, list, map[string][]byte{"ana.json": ana.cred})
 	if r := res["ana.json"]; !r.Revoked {
 		t.Errorf("reference verifier does not see the revoked bit: %+v", r)
+	}
+	w = runWallet(t, ctx, did, didDoc, listURL, list, map[string][]byte{"ana.json": ana.cred})
+	if c := w["ana.json"]; !c["valid_signature"] || c["revocation_status"] {
+		t.Errorf("wallet verifier on the revoked credential: %v, want valid signature and revocation_status false", c)
 	}
 	again, err := cl.Revoke(actx, &certdv1.RevokeRequest{VerifyUuids: []string{ana.verify}, Reason: "another"})
 	if err != nil || len(again.Revoked) != 1 || !again.Revoked[0].Already || again.Revoked[0].Reason != reason {
