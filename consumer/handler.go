@@ -7,6 +7,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/internal/lms"
+	"github.com/certd-dev/certd/internal/statuslist"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -75,6 +77,10 @@ type HandlerConfig struct {
 	// the LMS (template_pdf) that is not configured a permanent error, as
 	// the old agent did, instead of a fallback (see ChooseDesign).
 	StrictDesigns bool
+	// Credentials, if set, issues an Open Badges 3.0 credential beside
+	// every signed certificate of a course that has credentials on, and
+	// revokes it on remove and regen.
+	Credentials *Credentials
 }
 
 // Handler does the work of one job.
@@ -162,7 +168,7 @@ func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request)
 	}
 	switch req.Action {
 	case "remove":
-		if err := h.remove(ctx, req); err != nil {
+		if err := h.remove(ctx, req, "removed"); err != nil {
 			return outcome{}, err
 		}
 		return outcome{Result: &certdv1.Result{JobId: job.Id, Generation: job.Generation, Ok: true,
@@ -176,7 +182,7 @@ func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request)
 		}
 		o := outcome{Design: c.Design, DesignNote: c.DesignNote}
 		if req.Action == "regen" {
-			if err := h.remove(ctx, req); err != nil {
+			if err := h.remove(ctx, req, "replaced by a new certificate"); err != nil {
 				return o, err
 			}
 		}
@@ -186,14 +192,21 @@ func (h *Handler) handle(ctx context.Context, job *certdv1.Job, req lms.Request)
 	return outcome{}, permanent("unknown action %q", req.Action)
 }
 
-// remove deletes the files of the certificate the request names.
-func (h *Handler) remove(ctx context.Context, req lms.Request) error {
+// remove revokes the credential of the certificate the request names (the
+// bit is set before anything is deleted, so a credential never outlives
+// its files unrevoked) and deletes its files.
+func (h *Handler) remove(ctx context.Context, req lms.Request, reason string) error {
 	var keys []string
 	if d := req.DeleteDownloadUUID; d != "" {
 		keys = append(keys, h.pdfKey(d))
 	}
 	if v := req.DeleteVerifyUUID; v != "" {
-		keys = append(keys, h.sigKey(v), validKey(v), verifyKey(v))
+		if cr := h.cfg.Credentials; cr != nil && lms.IsUUID(v) {
+			if err := cr.revoke(ctx, v, reason); err != nil {
+				return err
+			}
+		}
+		keys = append(keys, h.sigKey(v), credentialKey(v), validKey(v), verifyKey(v))
 	}
 	for _, k := range keys {
 		if err := h.cfg.Store.Delete(ctx, k); err != nil {
@@ -212,6 +225,12 @@ type Certificate struct {
 	Design, DesignNote string
 	Verify             bool
 	Grade              string
+	// Credential: an Open Badges credential goes with it (Verify, the
+	// course's CREDENTIAL and the site's credentials setting all on).
+	Credential bool
+	// Course settings the credential uses.
+	OrgURL, Description, Criteria string
+	ValidFor                      time.Duration
 }
 
 // Resolve turns a request into the certificate to draw, applying the
@@ -262,7 +281,11 @@ func (h *Handler) Resolve(job *certdv1.Job, req lms.Request) (Certificate, error
 	if verify {
 		f.VerifyURL = h.cfg.VerifyURL + "/cert/" + job.VerifyUuid
 	}
-	return Certificate{Fields: f, Design: design, DesignNote: note, Verify: verify, Grade: req.Grade}, nil
+	cr := h.cfg.Credentials
+	return Certificate{Fields: f, Design: design, DesignNote: note, Verify: verify, Grade: req.Grade,
+		Credential: verify && s.Credential && cr != nil && !cr.Off,
+		OrgURL:     s.OrgURL, Description: s.Description, Criteria: s.Criteria, ValidFor: s.ValidFor,
+	}, nil
 }
 
 // ChooseDesign picks the design a job is drawn with, in this order:
@@ -361,7 +384,29 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request,
 			SignatureURL:   h.cfg.VerifyURL + "/" + h.sigKey(job.VerifyUuid),
 			PublicKeyURL:   h.cfg.VerifyURL + "/" + PublicKeyKey(h.cfg.Signer.Fingerprint()),
 			KeyFingerprint: h.cfg.Signer.Fingerprint(), KeyID: h.cfg.Signer.KeyID(),
-			VerifyURL: c.Fields.VerifyURL,
+			VerifyURL: h.cfg.VerifyURL + "/" + verifyKey(job.VerifyUuid),
+			ValidURL:  h.cfg.VerifyURL + "/" + validKey(job.VerifyUuid),
+			IssuedAt:  c.Fields.IssuedAt,
+		}
+		var cred []byte
+		if c.Credential {
+			cr := h.cfg.Credentials
+			pc.CredentialURL = h.cfg.VerifyURL + "/" + credentialKey(job.VerifyUuid)
+			pc.IssuerDID = cr.IssuerDID
+			page, err := json.Marshal(pc)
+			if err != nil {
+				return nil, fmt.Errorf("page input: %w", err)
+			}
+			var e statuslist.Entry
+			cred, e, err = cr.issue(ctx, h, badgeInput{
+				verify: job.VerifyUuid, credURL: pc.CredentialURL, pdfURL: downloadURL, grade: c.Grade, c: c, pdf: pdf,
+			}, page)
+			if err != nil {
+				return nil, err
+			}
+			if e.RevokedAt != nil { // drawn again after a Revoke: stays revoked
+				pc.Revoked = &pages.Revocation{At: *e.RevokedAt, Reason: e.Reason}
+			}
 		}
 		valid, err := pages.Valid(pc)
 		if err == nil {
@@ -372,8 +417,11 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request,
 		} else if err != nil {
 			return nil, fmt.Errorf("verification pages: %w", err)
 		}
+		files = append(files, file{h.sigKey(job.VerifyUuid), "application/pgp-signature", sig})
+		if cred != nil {
+			files = append(files, file{credentialKey(job.VerifyUuid), "application/json", cred})
+		}
 		files = append(files,
-			file{h.sigKey(job.VerifyUuid), "application/pgp-signature", sig},
 			file{validKey(job.VerifyUuid), "text/html; charset=utf-8", valid},
 			file{verifyKey(job.VerifyUuid), "text/html; charset=utf-8", verify})
 	}

@@ -81,6 +81,7 @@ type Service struct {
 	stuckAfter time.Duration
 	xqTimeout  time.Duration
 	now        func() time.Time
+	revoker    Revoker
 
 	maxWatchers int64
 	watchEvents int

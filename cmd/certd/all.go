@@ -55,13 +55,13 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signDevKey)
+	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signDevKey, &credIn{s: &s.Credentials, p: p})
 	if err != nil {
 		return err
 	}
 	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log)
 	cons := newConsumer(&s.Consumer, s.NATS.Region, p, parts.handler, log)
-	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log)
+	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log, parts.creds)
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -76,7 +76,10 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	g.Add("bridge", br.Run)
 	g.Add("consumer", cons.Run)
 	g.Add("control", func(ctx context.Context) error { return control.Serve(ctx, s.Control.Addr, svc, scfg) })
-	web := newWeb(parts.fileDir, nc, log)
+	if parts.creds != nil {
+		g.Add("status-list", func(ctx context.Context) error { return runPublisher(ctx, parts.creds.pub, log) })
+	}
+	web := newWeb(parts.fileDir, s.Credentials.StatusListTTL, nc, log)
 	g.Add("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn) })
 	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", s.Control.Addr, "storage", s.Handler.Storage.URL)
 	if feed != nil {

@@ -170,7 +170,7 @@ func runBenchWith(ctx context.Context, c *config, s *benchParts, log *slog.Logge
 	}
 	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log)
 	cons := newConsumer(&s.Consumer, s.NATS.Region, p, h, log)
-	svc, _ := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log)
+	svc, _ := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log, nil)
 	if err := c.err(); err != nil {
 		return err
 	}

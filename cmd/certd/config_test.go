@@ -304,8 +304,9 @@ func TestHelpListsSettingsWithEnvNames(t *testing.T) {
 	clearCertdEnv(t)
 	for cmd, names := range map[string][]string{
 		"bridge":   join(natsSettings, bridgeSettings),
-		"consumer": join(natsSettings, handlerSettings, consumerSettings),
-		"all":      join(natsSettings, bridgeSettings, handlerSettings, consumerSettings, controlSettings, httpSettings),
+		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings),
+		"control":  join(natsSettings, controlSettings, storageSettings, credentialSettings),
+		"all":      join(natsSettings, bridgeSettings, handlerSettings, credentialSettings, consumerSettings, controlSettings, httpSettings),
 	} {
 		r := runCmd(context.Background(), cmd, "--help")
 		if r.code != 0 {
@@ -346,13 +347,16 @@ func settingNames(parts ...part) []string {
 
 // The settings of each part, as the commands combine them.
 var (
-	natsSettings     = settingNames(&NATSSettings{}, &DataSettings{}, &LogSettings{})
-	xqueueSettings   = settingNames(&XQueueSettings{})
-	bridgeSettings   = settingNames(&BridgeSettings{})
-	handlerSettings  = settingNames(&HandlerSettings{})
-	consumerSettings = settingNames(&ConsumerSettings{})
-	controlSettings  = settingNames(&ControlSettings{})
-	httpSettings     = settingNames(&HTTPSettings{})
+	natsSettings    = settingNames(&NATSSettings{}, &DataSettings{}, &LogSettings{})
+	xqueueSettings  = settingNames(&XQueueSettings{})
+	bridgeSettings  = settingNames(&BridgeSettings{})
+	handlerSettings = settingNames(&HandlerSettings{})
+	// storageSettings: what control reads to revoke (with credentialSettings).
+	storageSettings    = settingNames(&StorageSettings{}, &PublicURLSettings{}, &KeyFileSettings{})
+	credentialSettings = settingNames(&CredentialSettings{})
+	consumerSettings   = settingNames(&ConsumerSettings{})
+	controlSettings    = settingNames(&ControlSettings{})
+	httpSettings       = settingNames(&HTTPSettings{})
 )
 
 func join(lists ...[]string) []string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certd-dev/certd/consumer"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/supervise"
 )
 
 func init() {
@@ -45,7 +46,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer closeNATS()
-	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signRequired)
+	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signRequired, &credIn{s: &s.Credentials, p: p})
 	if err != nil {
 		return err
 	}
@@ -53,5 +54,10 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := c.err(); err != nil {
 		return err
 	}
-	return runPart(ctx, "consumer", log, cons.Run)
+	g := supervise.New(ctx)
+	g.Add("consumer", cons.Run)
+	if parts.creds != nil {
+		g.Add("status-list", func(ctx context.Context) error { return runPublisher(ctx, parts.creds.pub, log) })
+	}
+	return supervised(g.Run(), log)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/supervise"
 )
 
 func init() {
@@ -34,8 +35,13 @@ func checkControlToken(c *config, s *ControlSettings) {
 	c.bad(&s.Token, "%d bytes is too short for grpc-addr %s beyond loopback; use at least %d (e.g. openssl rand -hex 24)", len(tok), s.Addr, control.MinToken)
 }
 
-func newControl(s *ControlSettings, region, xqueueURL string, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) (*control.Service, control.ServerConfig) {
+// newControl makes the control service; with creds (not nil) it serves
+// Revoke.
+func newControl(s *ControlSettings, region, xqueueURL string, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger, creds *credParts) (*control.Service, control.ServerConfig) {
 	opts := []control.Option{control.WithLogger(log), control.WithRegion(region)}
+	if creds != nil {
+		opts = append(opts, control.WithRevoker(creds.rev))
+	}
 	if xq != nil {
 		opts = append(opts, control.WithXQueue(xq), control.WithXqueueURL(redactURL(xqueueURL)))
 	}
@@ -63,6 +69,23 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeNATS()
-	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log)
-	return runPart(ctx, "control", log, func(ctx context.Context) error { return control.Serve(ctx, s.Control.Addr, svc, scfg) })
+	// With storage, control revokes (Revoke) and republishes the
+	// revocation lists; without, Revoke is refused.
+	var creds *credParts
+	if s.Storage.URL != "" {
+		store, _, _, verify := openStore(ctx, c, &s.Storage, &s.URLs, log)
+		if err := c.err(); err != nil {
+			return err
+		}
+		if creds, err = newCredentials(ctx, c, &s.Credentials, s.Data.Dir, s.KeyFile.KeyReadable, log, p, store, verify, false); err != nil {
+			return err
+		}
+	}
+	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log, creds)
+	g := supervise.New(ctx)
+	g.Add("control", func(ctx context.Context) error { return control.Serve(ctx, s.Control.Addr, svc, scfg) })
+	if creds != nil {
+		g.Add("status-list", func(ctx context.Context) error { return runPublisher(ctx, creds.pub, log) })
+	}
+	return supervised(g.Run(), log)
 }

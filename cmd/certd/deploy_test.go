@@ -440,8 +440,8 @@ func TestDeployCertdRoleConfigs(t *testing.T) {
 	clearCertdEnv(t)
 	roles := map[string][]string{
 		"bridge":   join(natsSettings, xqueueSettings, bridgeSettings),
-		"consumer": join(natsSettings, handlerSettings, consumerSettings),
-		"control":  join(natsSettings, controlSettings, xqueueSettings),
+		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings),
+		"control":  join(natsSettings, controlSettings, xqueueSettings, storageSettings, credentialSettings),
 	}
 	for _, region := range []string{"us", "eu"} {
 		for role, known := range roles {

@@ -15,6 +15,7 @@ import (
 	"github.com/certd-dev/certd/consumer/fonts"
 	"github.com/certd-dev/certd/consumer/signing"
 	"github.com/certd-dev/certd/consumer/storage"
+	"github.com/certd-dev/certd/internal/pipeline"
 )
 
 // parts of a handler, kept for the commands that need more than the handler.
@@ -22,7 +23,8 @@ type handlerParts struct {
 	handler *consumer.Handler
 	store   storage.Store
 	signer  *signing.Signer
-	fileDir string // file storage: its directory ("" for S3)
+	fileDir string     // file storage: its directory ("" for S3)
+	creds   *credParts // nil: no credentials
 }
 
 // signMode says what to do about the signing key.
@@ -48,10 +50,9 @@ func newRenderer(c *config, s *RendererSettings, log *slog.Logger) (*document.Re
 	return document.NewRenderer(append(ropts, document.WithHanStyle(han))...)
 }
 
-// newHandler wires storage, renderer, signer and course settings; a
-// development key is kept under dataDir.
-func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir string, log *slog.Logger, mode signMode) (*handlerParts, error) {
-	st := &s.Storage
+// openStore opens the storage and returns it with its location and the
+// public download and verify base URLs (problems go to c).
+func openStore(ctx context.Context, c *config, st *StorageSettings, u *PublicURLSettings, log *slog.Logger) (store storage.Store, loc storageLoc, download, verify string) {
 	var sopts []storage.Option
 	if v := st.S3Endpoint; v != "" {
 		sopts = append(sopts, storage.WithEndpoint(v))
@@ -67,24 +68,39 @@ func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir stri
 	if err != nil {
 		c.bad(&st.URL, "%v", err)
 	}
-	var store storage.Store
 	if err == nil {
 		if store, err = storage.Open(ctx, loc.url, sopts...); err != nil {
 			c.bad(&st.URL, "%v", err)
 		}
 	}
-	for _, u := range []*string{&s.DownloadURL, &s.VerifyURL} {
-		if v := *u; v != "" || u == &s.DownloadURL {
+	for _, p := range []*string{&u.DownloadURL, &u.VerifyURL} {
+		if v := *p; v != "" || p == &u.DownloadURL {
 			if err := checkPublicURL(v); err != nil {
-				c.bad(u, "%v", err)
+				c.bad(p, "%v", err)
 			}
 		}
 	}
-	download := strings.TrimRight(s.DownloadURL, "/")
-	verify := strings.TrimRight(s.VerifyURL, "/")
+	download = strings.TrimRight(u.DownloadURL, "/")
+	verify = strings.TrimRight(u.VerifyURL, "/")
 	if verify == "" {
 		verify = download
 	}
+	return store, loc, download, verify
+}
+
+// credIn is what a handler that issues credentials is built from: the
+// credential settings and the pipeline holding the status lists.
+type credIn struct {
+	s *CredentialSettings
+	p *pipeline.Pipeline
+}
+
+// newHandler wires storage, renderer, signer, course settings and, with
+// cred (not nil) and a signer, credentials; a development key is kept
+// under dataDir.
+func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir string, log *slog.Logger, mode signMode, cred *credIn) (*handlerParts, error) {
+	store, loc, download, verify := openStore(ctx, c, &s.Storage, &s.PublicURLSettings, log)
+	var err error
 	var signer *signing.Signer
 	if mode != signNone {
 		var err error
@@ -114,6 +130,13 @@ func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir stri
 		DownloadURL: download, VerifyURL: verify, Logger: log,
 		StrictDesigns: s.StrictDesigns,
 	}
+	var creds *credParts
+	if cred != nil && signer != nil {
+		if creds, err = newCredentials(ctx, c, cred.s, dataDir, s.Signing.KeyReadable, log, cred.p, store, verify, mode == signDevKey); err != nil {
+			return nil, err
+		}
+		cfg.Credentials = creds.cr
+	}
 	if signer != nil {
 		cfg.Signer = signer
 		// The public key lives next to the certificates for verify.html.
@@ -121,7 +144,7 @@ func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir stri
 			return nil, fmt.Errorf("store public key: %w", err)
 		}
 	}
-	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir}, nil
+	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir, creds: creds}, nil
 }
 
 // loadSigner loads the configured key, or generates a development key

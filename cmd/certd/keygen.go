@@ -10,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/certd-dev/certd/consumer/signing"
+	"github.com/certd-dev/certd/internal/credential"
 )
 
 func init() {
-	commands["keygen"] = command{"make an OpenPGP signing key pair for a site", runKeygen}
+	commands["keygen"] = command{"make an OpenPGP signing key pair for a site (--credential: the credential key)", runKeygen}
 }
 
 func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,8 +25,17 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("out", ".", "directory for signing-key.asc (private) and signing-key.pub.asc")
 	passFile := fs.String("passphrase-file", "", "protect the private key with the passphrase in this file")
 	rsa := fs.Bool("rsa", false, "make an RSA-3072 key instead of Ed25519 (for old verifiers)")
+	cred := fs.Bool("credential", false, "make the Ed25519 key that signs Open Badges credentials (credential-key.pem) instead")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cred {
+		path, pub, err := keygenCredential(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "credential key: %s (keep it secret; set CERTD_CREDENTIAL_KEY to this path)\npublic key:     %s\n", path, credential.PublicKeyMultibase(pub))
+		return nil
 	}
 	if *name == "" || *email == "" {
 		fmt.Fprintln(stderr, "certd keygen: --name and --email are required")

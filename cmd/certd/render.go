@@ -80,7 +80,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *noSign {
 		mode = signNone
 	}
-	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, mode)
+	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, mode, nil)
 	if err != nil {
 		return err
 	}

@@ -105,18 +105,28 @@ func (s *StorageSettings) declare(c *config) {
 	c.String(&s.ACL, "s3-acl", "", "canned ACL for stored objects, e.g. public-read (default none: use a bucket policy)")
 }
 
+// KeyFileSettings is how private key files are checked (the signing key
+// and the credential key).
+type KeyFileSettings struct {
+	KeyReadable bool
+}
+
+func (s *KeyFileSettings) declare(c *config) {
+	c.Bool(&s.KeyReadable, "signing-key-readable", "false", "accept a signing or credential key file that group or others can read (default: refused)")
+}
+
 // SigningSettings is the key that signs certificates.
 type SigningSettings struct {
-	Key            string
-	Passphrase     string
-	KeyReadable    bool
+	Key        string
+	Passphrase string
+	KeyFileSettings
 	PassphraseFile string
 }
 
 func (s *SigningSettings) declare(c *config) {
 	c.String(&s.Key, "signing-key", "", "path to the ASCII-armored OpenPGP private key that signs certificates")
 	c.Secret(&s.Passphrase, "signing-passphrase", "passphrase of the signing key")
-	c.Bool(&s.KeyReadable, "signing-key-readable", "false", "accept a signing key file that group or others can read (default: refused)")
+	s.KeyFileSettings.declare(c)
 	c.String(&s.PassphraseFile, "signing-passphrase-file", "", "file holding the passphrase of the signing key")
 }
 
@@ -133,14 +143,25 @@ func (s *RendererSettings) declare(c *config) {
 	c.String(&s.HanStyle, "han-style", "zh-Hans", "regional style of Han characters in names with neither kana nor Hangul: ja, zh-Hans, zh-Hant or ko")
 }
 
+// PublicURLSettings is where the public finds certificates and their
+// verification pages.
+type PublicURLSettings struct {
+	DownloadURL string // checked by openStore (checkPublicURL)
+	VerifyURL   string // checked by openStore (checkPublicURL)
+}
+
+func (s *PublicURLSettings) declare(c *config) {
+	c.String(&s.DownloadURL, "download-url", "", "public base URL of stored PDFs (all/demo default: http://<http-addr>)")
+	c.String(&s.VerifyURL, "verify-url", "", "public base URL of verification pages (default: download-url)")
+}
+
 // HandlerSettings is everything the job handler is built from (consumer,
 // render, all).
 type HandlerSettings struct {
-	Storage       StorageSettings
-	Signing       SigningSettings
-	Renderer      RendererSettings
-	DownloadURL   string // checked by newHandler (checkPublicURL)
-	VerifyURL     string // checked by newHandler (checkPublicURL)
+	Storage  StorageSettings
+	Signing  SigningSettings
+	Renderer RendererSettings
+	PublicURLSettings
 	CertData      string
 	SiteConfig    string
 	StrictDesigns bool
@@ -148,8 +169,7 @@ type HandlerSettings struct {
 
 func (s *HandlerSettings) declare(c *config) {
 	s.Storage.declare(c)
-	c.String(&s.DownloadURL, "download-url", "", "public base URL of stored PDFs (all/demo default: http://<http-addr>)")
-	c.String(&s.VerifyURL, "verify-url", "", "public base URL of verification pages (default: download-url)")
+	s.PublicURLSettings.declare(c)
 	s.Signing.declare(c)
 	c.String(&s.CertData, "cert-data", "", "the old agent's cert-data.yml: per-course settings (optional)")
 	c.String(&s.SiteConfig, "site-config", "", "YAML with site defaults and CERT_ORGS_LONG (optional)")
@@ -181,6 +201,26 @@ func (s *ConsumerSettings) declare(c *config) {
 	c.Duration(&s.RetryDelay, "retry-delay", "2s", "first retry delay after a transient failure (doubles each try)")
 }
 
+// CredentialSettings is how Open Badges credentials are issued, revoked
+// and their revocation lists published (consumer, control, all).
+type CredentialSettings struct {
+	On            bool
+	Key           string // required by consumer while On (checked by newCredentials)
+	KeyID         string
+	KeysRetired   string // ID=PEM-FILE@YYYY-MM-DD,... (checked by newCredentials)
+	DIDMethod     string // "", web or key (checked by newCredentials)
+	StatusListTTL time.Duration
+}
+
+func (s *CredentialSettings) declare(c *config) {
+	c.Bool(&s.On, "credentials", "true", "issue an Open Badges 3.0 credential (credential.json) beside each signed certificate; false: none (removals still revoke earlier ones)")
+	c.String(&s.Key, "credential-key", "", "PEM Ed25519 private key that signs credentials (certd keygen --credential; all/demo: a development key in data-dir)")
+	c.String(&s.KeyID, "credential-key-id", "key-1", "fragment of the credential key in the DID document (the next one, key-2, after a rotation)")
+	c.String(&s.KeysRetired, "credential-keys-retired", "", "retired credential keys still listed in the DID document until a date: comma-separated ID=PEM-FILE@YYYY-MM-DD")
+	c.String(&s.DIDMethod, "did-method", "", "issuer DID: web (did:web from verify-url, did.json published in storage) or key (did:key); default web when verify-url is https or loopback, else key")
+	c.Duration(&s.StatusListTTL, "status-list-ttl", "5m", "how long verifiers may cache the revocation list (its ttl; file storage serves it with that max-age)")
+}
+
 // ControlSettings is the gRPC control service.
 type ControlSettings struct {
 	Addr    string
@@ -209,15 +249,16 @@ func (s *HTTPSettings) declare(c *config) {
 // a part; newConfig declares them all).
 type (
 	allParts struct {
-		Log      LogSettings
-		Data     DataSettings
-		NATS     NATSSettings
-		XQueue   XQueueSettings
-		Bridge   BridgeSettings
-		Handler  HandlerSettings
-		Consumer ConsumerSettings
-		Control  ControlSettings
-		HTTP     HTTPSettings
+		Log         LogSettings
+		Data        DataSettings
+		NATS        NATSSettings
+		XQueue      XQueueSettings
+		Bridge      BridgeSettings
+		Handler     HandlerSettings
+		Credentials CredentialSettings
+		Consumer    ConsumerSettings
+		Control     ControlSettings
+		HTTP        HTTPSettings
 	}
 	bridgeParts struct {
 		Log    LogSettings
@@ -227,18 +268,25 @@ type (
 		Bridge BridgeSettings
 	}
 	consumerParts struct {
-		Log      LogSettings
-		Data     DataSettings
-		NATS     NATSSettings
-		Handler  HandlerSettings
-		Consumer ConsumerSettings
+		Log         LogSettings
+		Data        DataSettings
+		NATS        NATSSettings
+		Handler     HandlerSettings
+		Credentials CredentialSettings
+		Consumer    ConsumerSettings
 	}
+	// controlParts: with storage, control also revokes (Revoke) and
+	// republishes the revocation lists, which takes the credential key.
 	controlParts struct {
-		Log     LogSettings
-		Data    DataSettings
-		NATS    NATSSettings
-		XQueue  XQueueSettings
-		Control ControlSettings
+		Log         LogSettings
+		Data        DataSettings
+		NATS        NATSSettings
+		XQueue      XQueueSettings
+		Control     ControlSettings
+		Storage     StorageSettings
+		URLs        PublicURLSettings
+		KeyFile     KeyFileSettings
+		Credentials CredentialSettings
 	}
 	renderParts struct {
 		Log     LogSettings

@@ -36,6 +36,7 @@ type splitEnv struct {
 	xs      *xqueuetest.Server
 	www     string // shared file storage
 	key     string // private key made by certd keygen
+	credKey string // credential key made by certd keygen --credential
 	pub     []byte
 	common  []string // settings every certd process gets
 }
@@ -58,6 +59,7 @@ func newSplitEnv(t *testing.T, ctx context.Context, extra ...string) *splitEnv {
 	if e.pub, err = os.ReadFile(pub); err != nil {
 		t.Fatal(err)
 	}
+	e.credKey = credentialKeygen(t, ctx, filepath.Join(dir, "key"))
 	e.common = append([]string{"--nats-url", e.natsURL}, extra...)
 	return e
 }
@@ -69,7 +71,7 @@ func (e *splitEnv) startBridge(t *testing.T) *proc {
 
 func (e *splitEnv) startConsumer(t *testing.T, region string) *proc {
 	args := append([]string{"consumer", "--region", region, "--storage", "file://" + e.www,
-		"--signing-key", e.key, "--download-url", downloadBase, "--workers", "2", "--retry-delay", "100ms"}, e.common...)
+		"--signing-key", e.key, "--credential-key", e.credKey, "--download-url", downloadBase, "--workers", "2", "--retry-delay", "100ms"}, e.common...)
 	return startProc(t, "consumer-"+region, nil, args...)
 }
 

@@ -32,6 +32,27 @@ func keygen(t *testing.T, ctx context.Context, dir, name string) (priv, pub stri
 	return priv, pub
 }
 
+// credentialKeygen makes a credential key with certd keygen --credential and
+// returns its path.
+func credentialKeygen(t *testing.T, ctx context.Context, dir string) string {
+	t.Helper()
+	r := runCmd(ctx, "keygen", "--credential", "--out", dir)
+	if r.code != 0 {
+		t.Fatalf("certd keygen --credential: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	path := filepath.Join(dir, "credential-key.pem")
+	if !strings.Contains(r.stdout, path) || !strings.Contains(r.stdout, "z6Mk") {
+		t.Errorf("keygen --credential does not say where the key is and its public key:\n%s", r.stdout)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("credential key %s: %v (want mode 0600)", path, err)
+	}
+	if r := runCmd(ctx, "keygen", "--credential", "--out", dir); r.code == 0 {
+		t.Errorf("keygen --credential replaced an existing key")
+	}
+	return path
+}
+
 // glob1 returns the one file matching pattern.
 func glob1(t *testing.T, pattern string) string {
 	t.Helper()

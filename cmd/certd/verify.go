@@ -28,15 +28,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sigPath := fs.String("sig", "", "its detached signature (default: PDF path + .sig)")
 	keyPath := fs.String("key", "", "the signer's public key (with --url: overrides the published one)")
 	pageURL := fs.String("url", "", "verification URL printed on the certificate, <verify base>/cert/<uuid>")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on fetching after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	var pdf, sig, key []byte
+	var links pages.Links
 	var err error
 	switch {
 	case *pageURL != "":
 		var keyURL string
-		pdf, sig, key, keyURL, err = fetchCertificate(ctx, *pageURL)
+		pdf, sig, key, keyURL, links, err = fetchCertificate(ctx, *pageURL)
 		if err != nil {
 			return err
 		}
@@ -68,6 +72,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUsage
 	}
 	switch err := signing.Verify(pdf, sig, key); {
+	case err == nil && links.Credential != "":
+		fmt.Fprintln(stdout, "signature: the PDF is exactly what the key's owner signed")
+		return checkCredential(ctx, *pageURL, links.Credential, pdf, stdout)
 	case err == nil:
 		fmt.Fprintln(stdout, "VALID: the certificate is exactly what the key's owner signed")
 		return nil
@@ -83,19 +90,27 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // fetchCertificate follows a verification URL to the PDF, signature and
 // public key linked from its verify.html.
-func fetchCertificate(ctx context.Context, page string) (pdf, sig, key []byte, keyURL string, err error) {
+func fetchCertificate(ctx context.Context, page string) (pdf, sig, key []byte, keyURL string, links pages.Links, err error) {
 	base, err := url.Parse(strings.TrimRight(page, "/") + "/")
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, nil, nil, "", fmt.Errorf("--url %q is not an http(s) URL", page)
+		return nil, nil, nil, "", links, fmt.Errorf("--url %q is not an http(s) URL", page)
 	}
 	verifyURL := base.ResolveReference(&url.URL{Path: "verify.html"})
 	html, err := fetch(ctx, verifyURL.String())
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", links, err
 	}
-	pdfRef, sigRef, keyRef, err := pages.ParseLinks(html)
+	links, err = pages.ParseVerifyLinks(html)
 	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("%s: %w", verifyURL, err)
+		return nil, nil, nil, "", links, fmt.Errorf("%s: %w", verifyURL, err)
+	}
+	pdfRef, sigRef, keyRef := links.PDF, links.Signature, links.PublicKey
+	if links.Credential != "" {
+		u, err := verifyURL.Parse(links.Credential)
+		if err != nil {
+			return nil, nil, nil, "", links, fmt.Errorf("%s: credential link: %w", verifyURL, err)
+		}
+		links.Credential = u.String()
 	}
 	get := func(ref string) ([]byte, string, error) {
 		u, err := verifyURL.Parse(ref)

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Settings is what certd needs to know about one course.
@@ -42,6 +44,20 @@ type Settings struct {
 	// Verify is false when the course wants no signature and no
 	// verification pages (VERIFY: false).
 	Verify bool
+	// Credential is false when the course wants no Open Badges credential
+	// (CREDENTIAL: false); VERIFY: false turns credentials off too.
+	Credential bool
+	// OrgURL is ORG_URL, the organisation's web site (the credential
+	// issuer's url); "" when not set.
+	OrgURL string
+	// Description and Criteria are COURSE_DESCRIPTION and CRITERIA: the
+	// credential's achievement description and criteria narrative ("" when
+	// not set; the handler supplies a sentence).
+	Description, Criteria string
+	// ValidFor is VALID_FOR: how long a certificate is valid from its issue
+	// date (its credential's validUntil); 0: it does not expire. Written
+	// as 365d, 2y or a Go duration such as 8760h.
+	ValidFor time.Duration
 	// HanStyle is HAN_STYLE (ja, zh-Hans, zh-Hant or ko): the style of Han
 	// characters in names with neither kana nor Hangul; "" leaves it to
 	// the han-style setting.
@@ -281,6 +297,20 @@ func (c *Catalog) Resolve(courseID string) (Settings, error) {
 		AssociationText:      or("COURSE_ASSOCIATION_TEXT", DefaultAssociationText),
 		HanStyle:             or("HAN_STYLE", ""),
 		Verify:               true,
+		Credential:           true,
+		OrgURL:               or("ORG_URL", ""),
+		Description:          or("COURSE_DESCRIPTION", ""),
+		Criteria:             or("CRITERIA", ""),
+	}
+	if v, ok := get("VALID_FOR"); ok {
+		s.ValidFor, _ = ParseValidFor(v) // checked at load
+	}
+	for _, l := range layers {
+		if v, ok := lookup(l, "CREDENTIAL"); ok && v != nil {
+			b, _ := boolValue(v) // checked at load
+			s.Credential = b
+			break
+		}
 	}
 	s.Template = s.TemplateFile
 	if s.Template == "" {
@@ -303,6 +333,9 @@ func (c *Catalog) Resolve(courseID string) (Settings, error) {
 			break
 		}
 	}
+	if !s.Verify {
+		s.Credential = false // the old agent's VERIFY: false: no signature, pages or credential
+	}
 	for _, l := range layers {
 		if v, ok := lookup(l, "INTERSTITIAL"); ok {
 			if m, ok := v.(map[string]any); ok {
@@ -323,6 +356,17 @@ func checkEntry(name string, e map[string]any) error {
 	if v, ok := lookup(e, "VERIFY"); ok && v != nil {
 		if _, err := boolValue(v); err != nil {
 			return fmt.Errorf("%s: VERIFY: %w", name, err)
+		}
+	}
+	if v, ok := lookup(e, "CREDENTIAL"); ok && v != nil {
+		if _, err := boolValue(v); err != nil {
+			return fmt.Errorf("%s: CREDENTIAL: %w", name, err)
+		}
+	}
+	if v, ok := lookup(e, "VALID_FOR"); ok && v != nil {
+		s, _ := stringValue(v)
+		if _, err := ParseValidFor(s); err != nil {
+			return fmt.Errorf("%s: VALID_FOR: %w", name, err)
 		}
 	}
 	if v, ok := lookup(e, "INTERSTITIAL"); ok && v != nil {
@@ -405,4 +449,29 @@ func boolValue(v any) (bool, error) {
 // bad, so the job should be answered with an error rather than retried.
 func IsPermanent(err error) bool {
 	return errors.Is(err, ErrInvalidCourseID) || errors.Is(err, ErrInvalidDate)
+}
+
+// ParseValidFor reads VALID_FOR: <n>d (days), <n>y (years of 365 days) or a
+// Go duration ("8760h"); "" is 0 (no expiry).
+func ParseValidFor(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, nil
+	}
+	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'y': 365 * 24 * time.Hour}[v[len(v)-1]]
+	if unit != 0 {
+		n, err := strconv.Atoi(v[:len(v)-1])
+		if err != nil || n <= 0 || n > 1000*365 {
+			return 0, fmt.Errorf("%q: want e.g. 365d, 2y or 8760h", v)
+		}
+		if v[len(v)-1] == 'y' && n > 1000 {
+			return 0, fmt.Errorf("%q: more than 1000 years", v)
+		}
+		return time.Duration(n) * unit, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want e.g. 365d, 2y or 8760h", v)
+	}
+	return d, nil
 }

@@ -58,3 +58,22 @@ func TestIsPermanent(t *testing.T) {
 		}
 	}
 }
+
+// The DID document keys are the only keys outside downloads/ and cert/, and
+// only exactly: nothing beside or below them.
+func TestCheckKeyDIDDocument(t *testing.T) {
+	for _, key := range []string{".well-known/did.json", "did.json", "cert/status/1.json"} {
+		if err := storage.CheckKey(key); err != nil {
+			t.Errorf("CheckKey(%q) = %v, want nil", key, err)
+		}
+	}
+	for _, key := range []string{
+		".well-known/other.json", ".well-known/did.json/x", ".well-known", ".well-known/",
+		"did.json/x", "x/did.json", "did.jsonx", "DID.json", "/did.json", "./did.json",
+		"other.json", ".well-known//did.json", ".well-known/../did.json",
+	} {
+		if err := storage.CheckKey(key); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("CheckKey(%q) = %v, want ErrInvalidKey", key, err)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -213,13 +214,22 @@ const maxSegmentLen = 255
 // topLevel lists the only namespaces keys may live in.
 var topLevel = map[string]bool{"downloads": true, "cert": true}
 
+// DIDDocumentKeys are the only keys outside downloads/ and cert/: where a
+// did:web resolver fetches the issuer's DID document, relative to the
+// verify URL. ".well-known/did.json" serves did:web:<host> (a verify URL
+// without a path), "did.json" serves did:web:<host>:<path> (the verify URL
+// is https://<host>/<path>). They are allowed as exact keys, nothing below
+// or beside them.
+var DIDDocumentKeys = []string{".well-known/did.json", "did.json"}
+
 // CheckKey reports whether key may be used as an object key. It returns nil
 // or an error wrapping ErrInvalidKey.
 //
 // A valid key is a clean, relative, slash-separated path of at least two
 // segments whose first segment is "downloads" or "cert", for example
 // "downloads/<32hex>/Certificate.pdf", "cert/<32hex>/valid.html" or
-// "cert/keys/<fingerprint>.asc". It is at most MaxKeyLen bytes of UTF-8;
+// "cert/keys/<fingerprint>.asc"; the only other keys are the exact
+// DIDDocumentKeys. It is at most MaxKeyLen bytes of UTF-8;
 // each segment is non-empty, at most 255 bytes, does not start with "." (no
 // ".", "..", or hidden files such as .htaccess), and consists only of
 // Unicode letters and digits and the characters - _ . ~ + @ = ,
@@ -243,6 +253,9 @@ func keyProblem(key string) string {
 		return "not valid UTF-8"
 	case strings.HasPrefix(key, "/"):
 		return "absolute path"
+	}
+	if slices.Contains(DIDDocumentKeys, key) {
+		return ""
 	}
 	segs := strings.Split(key, "/")
 	if !topLevel[segs[0]] {

@@ -12,8 +12,10 @@
 //     first submission), so redeliveries never minted new ones;
 //   - storage holds exactly Certificate.pdf under downloads/<download uuid>/
 //     and Certificate.pdf.sig, valid.html and verify.html under
-//     cert/<verify uuid>/ for each answer, plus cert/keys/*.asc, and nothing
-//     else (no orphans from abandoned attempts);
+//     cert/<verify uuid>/ for each answer (and its credential.json when
+//     credentials are on), plus cert/keys/*.asc and the revocation lists
+//     cert/status/*.json, and nothing else (no orphans from abandoned
+//     attempts);
 //   - every stored PDF passes `gpg --verify` against its detached signature
 //     with the signer's public key.
 package faults
@@ -175,6 +177,7 @@ func Check(ctx context.Context, b Batch) (Report, error) {
 		byID[cb.SubmissionID] = append(byID[cb.SubmissionID], cb)
 	}
 	want := map[string]bool{}
+	optional := map[string]bool{}
 	var pdfs []UUIDs
 	for _, id := range b.IDs {
 		cbs := byID[id]
@@ -218,6 +221,7 @@ func Check(ctx context.Context, b Batch) (Report, error) {
 		for _, k := range expectedKeys(u) {
 			want[k] = true
 		}
+		optional[credentialKey(u)] = true
 		pdfs = append(pdfs, u)
 	}
 
@@ -232,11 +236,14 @@ func Check(ctx context.Context, b Batch) (Report, error) {
 		}
 	}
 	for k := range stored {
-		if want[k] {
+		if want[k] || optional[k] {
 			continue
 		}
 		if strings.HasPrefix(k, "cert/keys/") && strings.HasSuffix(k, ".asc") {
 			continue
+		}
+		if strings.HasPrefix(k, "cert/status/") && strings.HasSuffix(k, ".json") {
+			continue // the revocation list
 		}
 		rep.Orphans++
 		rep.problem("orphaned file %s", k)
@@ -260,6 +267,10 @@ func Check(ctx context.Context, b Batch) (Report, error) {
 	}
 	return rep, nil
 }
+
+// credentialKey is the certificate's Open Badges credential: there when
+// credentials are on (its own tests check it), never an orphan.
+func credentialKey(u UUIDs) string { return "cert/" + u.Verify + "/credential.json" }
 
 func expectedKeys(u UUIDs) []string {
 	return []string{

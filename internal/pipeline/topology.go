@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/certd-dev/certd/internal/statuslist"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -180,7 +181,10 @@ type Pipeline struct {
 	Records *Records
 	Workers jetstream.KeyValue
 	Control jetstream.KeyValue
-	Opts    Options
+	// Status is the bucket of revocation bits and of each credential's
+	// status index (package statuslist).
+	Status jetstream.KeyValue
+	Opts   Options
 }
 
 // Open creates or updates the streams, consumers and buckets and returns a
@@ -284,7 +288,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{NC: nc, JS: js, Records: NewRecords(jobs), Workers: workers, Control: control, Opts: opts}, nil
+	status, err := kv(statuslist.BucketConfig())
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{NC: nc, JS: js, Records: NewRecords(jobs), Workers: workers, Control: control, Status: status, Opts: opts}, nil
 }
 
 // JobsPending is the number of jobs in the jobs stream: queued or being

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -128,4 +130,83 @@ func (p *Publisher) publish(ctx context.Context, bits Bits) error {
 		return fmt.Errorf("put: %w", err)
 	}
 	return nil
+}
+
+// Publishers keeps every list in use published: a Publisher for each list
+// from "1" to the current one (Store.Current), started as the current list
+// moves on. Run it in one goroutine per process; it owns the publishers it
+// starts and stops them when ctx ends.
+type Publishers struct {
+	Store     *Store
+	IssuerDID string
+	TTL       time.Duration
+	// URL is where list's credential is published.
+	URL func(list string) string
+	// Sign signs an unsigned list credential.
+	Sign func(ctx context.Context, unsigned []byte) ([]byte, error)
+	// Put stores list's signed credential.
+	Put    func(ctx context.Context, list string, signed []byte) error
+	Resync time.Duration
+	Log    *slog.Logger
+}
+
+// Run publishes until ctx ends or a publisher fails (its error is
+// returned, after every publisher stopped).
+func (ps *Publishers) Run(ctx context.Context) error {
+	if ps.Store == nil || ps.URL == nil || ps.Put == nil || ps.Sign == nil {
+		return errors.New("status list publishers: Store, URL, Sign and Put are required")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := ps.Store.kv.Watch(ctx, currentKey)
+	if err != nil {
+		return fmt.Errorf("watch the current status list: %w", err)
+	}
+	defer w.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (deferred later, runs first)
+	errs := make(chan error, 1)
+	running := 0
+	start := func(upTo int) {
+		for ; running < min(upTo, maxLists); running++ {
+			list := strconv.Itoa(running + 1)
+			p := &Publisher{
+				Store: ps.Store, List: list, URL: ps.URL(list), IssuerDID: ps.IssuerDID, TTL: ps.TTL,
+				Sign: ps.Sign, Resync: ps.Resync, Log: ps.Log,
+				Put: func(ctx context.Context, signed []byte) error { return ps.Put(ctx, list, signed) },
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}()
+		}
+	}
+	start(1)
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		case err := <-errs:
+			cancel()
+			return err
+		case e, ok := <-w.Updates():
+			if !ok {
+				cancel()
+				return errors.New("watch the current status list: watcher closed")
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			if n, err := strconv.Atoi(string(e.Value())); err == nil {
+				start(n)
+			}
+		}
+	}
 }

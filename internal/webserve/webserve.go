@@ -6,7 +6,8 @@
 // Invariants of the file serving:
 //   - Files are read through an os.Root opened on the storage directory
 //     (its FS), so nothing outside that directory is ever read.
-//   - Only the top-level downloads/ and cert/ trees are served, only
+//   - Only the top-level downloads/ and cert/ trees (and the issuer's DID
+//     document, exactly .well-known/did.json or did.json) are served, only
 //     regular files, and only names whose every element is a plain name:
 //     no symbolic link is followed (an element that is a link is not
 //     found), no hidden (dot) element, no "..", no directory listings.
@@ -74,6 +75,9 @@ type Config struct {
 	// IdleTimeout closes keep-alive connections idle this long (default
 	// IdleTimeout).
 	IdleTimeout time.Duration
+	// StatusMaxAge, if set, is the Cache-Control max-age of the revocation
+	// lists under cert/status/ (their ttl).
+	StatusMaxAge time.Duration
 }
 
 // Server is the HTTP server. Create it with New; add handlers with Handle;
@@ -107,6 +111,8 @@ func New(cfg Config) *Server {
 		for _, top := range served {
 			s.mux.HandleFunc("GET /"+top+"/", s.serveFile)
 		}
+		s.mux.HandleFunc("GET /.well-known/did.json", s.serveFile)
+		s.mux.HandleFunc("GET /did.json", s.serveFile)
 	}
 	return s
 }
@@ -183,6 +189,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	ct := ContentTypes[path.Ext(name)]
 	w.Header().Set("Content-Type", ct)
+	if s.cfg.StatusMaxAge > 0 && strings.HasPrefix(name, "cert/status/") {
+		w.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", int(s.cfg.StatusMaxAge/time.Second)))
+	}
 	if strings.HasPrefix(ct, "text/html") {
 		w.Header().Set("Content-Security-Policy", PageCSP)
 		w.Header().Set("Referrer-Policy", "no-referrer")
@@ -194,6 +203,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 // nothing that may be served.
 func fileName(urlPath string) (string, bool) {
 	name := strings.TrimPrefix(urlPath, "/")
+	if name == ".well-known/did.json" || name == "did.json" {
+		return name, true // the issuer's DID document (did:web)
+	}
 	if strings.HasSuffix(name, "/") {
 		// /cert/<name>/ is the summary page too; other directories are
 		// not listed.

@@ -191,3 +191,42 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 		t.Fatalf("read after idle: %v, want EOF", err)
 	}
 }
+
+// The issuer's DID document is served at exactly its two did:web places,
+// nothing else under .well-known; revocation lists carry their max-age.
+func TestServesDIDDocumentAndStatusListMaxAge(t *testing.T) {
+	root, _ := store(t)
+	for name, body := range map[string]string{
+		".well-known/did.json":   `{"id":"did:web:certs.example"}`,
+		".well-known/other.json": `{"other":true}`,
+		"did.json":               `{"id":"did:web:certs.example:x"}`,
+		"cert/status/1.json":     `{"list":1}`,
+	} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := webserve.New(webserve.Config{Root: root, StatusMaxAge: 5 * time.Minute}).Handler()
+	for target, body := range map[string]string{
+		"/.well-known/did.json": `{"id":"did:web:certs.example"}`,
+		"/did.json":             `{"id":"did:web:certs.example:x"}`,
+		"/cert/status/1.json":   `{"list":1}`,
+	} {
+		w := get(t, h, target)
+		if w.Code != http.StatusOK || w.Body.String() != body || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %q %q", target, w.Code, w.Header().Get("Content-Type"), w.Body)
+		}
+		if cc := w.Header().Get("Cache-Control"); (target == "/cert/status/1.json") != (cc == "max-age=300") {
+			t.Errorf("%s: Cache-Control %q", target, cc)
+		}
+	}
+	for _, target := range []string{"/.well-known/other.json", "/.well-known/", "/cert/did.json", "/x/did.json"} {
+		if w := get(t, h, target); w.Code == http.StatusOK {
+			t.Errorf("%s: served %q, want not found", target, w.Body)
+		}
+	}
+}

@@ -1486,6 +1486,196 @@ func (x *JobEvent) GetJob() *JobRecord {
 	return nil
 }
 
+type RevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobIds        []string               `protobuf:"bytes,1,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`                // jobs whose certificates to revoke
+	VerifyUuids   []string               `protobuf:"bytes,2,rep,name=verify_uuids,json=verifyUuids,proto3" json:"verify_uuids,omitempty"` // or the certificates' verify uuids
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`                              // shown on valid.html (required)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_certd_v1_control_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_certd_v1_control_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RevokeRequest) GetJobIds() []string {
+	if x != nil {
+		return x.JobIds
+	}
+	return nil
+}
+
+func (x *RevokeRequest) GetVerifyUuids() []string {
+	if x != nil {
+		return x.VerifyUuids
+	}
+	return nil
+}
+
+func (x *RevokeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokedCertificate struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	VerifyUuid string                 `protobuf:"bytes,1,opt,name=verify_uuid,json=verifyUuid,proto3" json:"verify_uuid,omitempty"`
+	JobId      string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"` // when given by job id
+	RevokedAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Reason     string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// already: it was revoked before; revoked_at and reason are the first
+	// revocation's.
+	Already       bool `protobuf:"varint,5,opt,name=already,proto3" json:"already,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCertificate) Reset() {
+	*x = RevokedCertificate{}
+	mi := &file_certd_v1_control_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCertificate) ProtoMessage() {}
+
+func (x *RevokedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_certd_v1_control_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCertificate.ProtoReflect.Descriptor instead.
+func (*RevokedCertificate) Descriptor() ([]byte, []int) {
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RevokedCertificate) GetVerifyUuid() string {
+	if x != nil {
+		return x.VerifyUuid
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *RevokedCertificate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetAlready() bool {
+	if x != nil {
+		return x.Already
+	}
+	return false
+}
+
+type RevokeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revoked       []*RevokedCertificate  `protobuf:"bytes,1,rep,name=revoked,proto3" json:"revoked,omitempty"`
+	Skipped       []*Skipped             `protobuf:"bytes,2,rep,name=skipped,proto3" json:"skipped,omitempty"` // id is the job id or verify uuid given
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_certd_v1_control_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_certd_v1_control_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_certd_v1_control_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RevokeResponse) GetRevoked() []*RevokedCertificate {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
+func (x *RevokeResponse) GetSkipped() []*Skipped {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
 var File_certd_v1_control_proto protoreflect.FileDescriptor
 
 const file_certd_v1_control_proto_rawDesc = "" +
@@ -1605,7 +1795,22 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.certd.v1.JobStateR\x05state\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12%\n" +
-	"\x03job\x18\x04 \x01(\v2\x13.certd.v1.JobRecordR\x03job2\xce\x04\n" +
+	"\x03job\x18\x04 \x01(\v2\x13.certd.v1.JobRecordR\x03job\"c\n" +
+	"\rRevokeRequest\x12\x17\n" +
+	"\ajob_ids\x18\x01 \x03(\tR\x06jobIds\x12!\n" +
+	"\fverify_uuids\x18\x02 \x03(\tR\vverifyUuids\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xb9\x01\n" +
+	"\x12RevokedCertificate\x12\x1f\n" +
+	"\vverify_uuid\x18\x01 \x01(\tR\n" +
+	"verifyUuid\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x129\n" +
+	"\n" +
+	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\aalready\x18\x05 \x01(\bR\aalready\"u\n" +
+	"\x0eRevokeResponse\x126\n" +
+	"\arevoked\x18\x01 \x03(\v2\x1c.certd.v1.RevokedCertificateR\arevoked\x12+\n" +
+	"\askipped\x18\x02 \x03(\v2\x11.certd.v1.SkippedR\askipped2\x8b\x05\n" +
 	"\aControl\x12D\n" +
 	"\tGetStatus\x12\x1a.certd.v1.GetStatusRequest\x1a\x1b.certd.v1.GetStatusResponse\x12A\n" +
 	"\bListJobs\x12\x19.certd.v1.ListJobsRequest\x1a\x1a.certd.v1.ListJobsResponse\x12;\n" +
@@ -1615,7 +1820,8 @@ const file_certd_v1_control_proto_rawDesc = "" +
 	"\vPauseIntake\x12\x1c.certd.v1.PauseIntakeRequest\x1a\x16.certd.v1.IntakeStatus\x12E\n" +
 	"\fResumeIntake\x12\x1d.certd.v1.ResumeIntakeRequest\x1a\x16.certd.v1.IntakeStatus\x12;\n" +
 	"\x06Submit\x12\x17.certd.v1.SubmitRequest\x1a\x18.certd.v1.SubmitResponse\x12=\n" +
-	"\tWatchJobs\x12\x1a.certd.v1.WatchJobsRequest\x1a\x12.certd.v1.JobEvent0\x01B3Z1github.com/certd-dev/certd/proto/certd/v1;certdv1b\x06proto3"
+	"\tWatchJobs\x12\x1a.certd.v1.WatchJobsRequest\x1a\x12.certd.v1.JobEvent0\x01\x12;\n" +
+	"\x06Revoke\x12\x17.certd.v1.RevokeRequest\x1a\x18.certd.v1.RevokeResponseB3Z1github.com/certd-dev/certd/proto/certd/v1;certdv1b\x06proto3"
 
 var (
 	file_certd_v1_control_proto_rawDescOnce sync.Once
@@ -1629,7 +1835,7 @@ func file_certd_v1_control_proto_rawDescGZIP() []byte {
 	return file_certd_v1_control_proto_rawDescData
 }
 
-var file_certd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_certd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_certd_v1_control_proto_goTypes = []any{
 	(*JobFilter)(nil),             // 0: certd.v1.JobFilter
 	(*GetStatusRequest)(nil),      // 1: certd.v1.GetStatusRequest
@@ -1653,66 +1859,74 @@ var file_certd_v1_control_proto_goTypes = []any{
 	(*SubmitResponse)(nil),        // 19: certd.v1.SubmitResponse
 	(*WatchJobsRequest)(nil),      // 20: certd.v1.WatchJobsRequest
 	(*JobEvent)(nil),              // 21: certd.v1.JobEvent
-	nil,                           // 22: certd.v1.GetStatusResponse.JobsByStateEntry
-	(JobState)(0),                 // 23: certd.v1.JobState
-	(Action)(0),                   // 24: certd.v1.Action
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(Source)(0),                   // 26: certd.v1.Source
-	(*Worker)(nil),                // 27: certd.v1.Worker
-	(*JobRecord)(nil),             // 28: certd.v1.JobRecord
+	(*RevokeRequest)(nil),         // 22: certd.v1.RevokeRequest
+	(*RevokedCertificate)(nil),    // 23: certd.v1.RevokedCertificate
+	(*RevokeResponse)(nil),        // 24: certd.v1.RevokeResponse
+	nil,                           // 25: certd.v1.GetStatusResponse.JobsByStateEntry
+	(JobState)(0),                 // 26: certd.v1.JobState
+	(Action)(0),                   // 27: certd.v1.Action
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(Source)(0),                   // 29: certd.v1.Source
+	(*Worker)(nil),                // 30: certd.v1.Worker
+	(*JobRecord)(nil),             // 31: certd.v1.JobRecord
 }
 var file_certd_v1_control_proto_depIdxs = []int32{
-	23, // 0: certd.v1.JobFilter.states:type_name -> certd.v1.JobState
-	24, // 1: certd.v1.JobFilter.action:type_name -> certd.v1.Action
-	25, // 2: certd.v1.JobFilter.since:type_name -> google.protobuf.Timestamp
-	25, // 3: certd.v1.JobFilter.until:type_name -> google.protobuf.Timestamp
-	26, // 4: certd.v1.JobFilter.source:type_name -> certd.v1.Source
-	24, // 5: certd.v1.ActionStatus.action:type_name -> certd.v1.Action
+	26, // 0: certd.v1.JobFilter.states:type_name -> certd.v1.JobState
+	27, // 1: certd.v1.JobFilter.action:type_name -> certd.v1.Action
+	28, // 2: certd.v1.JobFilter.since:type_name -> google.protobuf.Timestamp
+	28, // 3: certd.v1.JobFilter.until:type_name -> google.protobuf.Timestamp
+	29, // 4: certd.v1.JobFilter.source:type_name -> certd.v1.Source
+	27, // 5: certd.v1.ActionStatus.action:type_name -> certd.v1.Action
 	2,  // 6: certd.v1.GetStatusResponse.xqueue:type_name -> certd.v1.XqueueStatus
 	3,  // 7: certd.v1.GetStatusResponse.actions:type_name -> certd.v1.ActionStatus
-	22, // 8: certd.v1.GetStatusResponse.jobs_by_state:type_name -> certd.v1.GetStatusResponse.JobsByStateEntry
-	27, // 9: certd.v1.GetStatusResponse.workers:type_name -> certd.v1.Worker
-	25, // 10: certd.v1.GetStatusResponse.at:type_name -> google.protobuf.Timestamp
+	25, // 8: certd.v1.GetStatusResponse.jobs_by_state:type_name -> certd.v1.GetStatusResponse.JobsByStateEntry
+	30, // 9: certd.v1.GetStatusResponse.workers:type_name -> certd.v1.Worker
+	28, // 10: certd.v1.GetStatusResponse.at:type_name -> google.protobuf.Timestamp
 	17, // 11: certd.v1.GetStatusResponse.intake:type_name -> certd.v1.IntakeStatus
 	5,  // 12: certd.v1.GetStatusResponse.intake_holders:type_name -> certd.v1.IntakeHolder
-	25, // 13: certd.v1.IntakeHolder.since:type_name -> google.protobuf.Timestamp
+	28, // 13: certd.v1.IntakeHolder.since:type_name -> google.protobuf.Timestamp
 	0,  // 14: certd.v1.ListJobsRequest.filter:type_name -> certd.v1.JobFilter
-	28, // 15: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
-	28, // 16: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
+	31, // 15: certd.v1.ListJobsResponse.jobs:type_name -> certd.v1.JobRecord
+	31, // 16: certd.v1.GetJobResponse.job:type_name -> certd.v1.JobRecord
 	0,  // 17: certd.v1.RequeueRequest.filter:type_name -> certd.v1.JobFilter
 	11, // 18: certd.v1.RequeueResponse.skipped:type_name -> certd.v1.Skipped
 	0,  // 19: certd.v1.FailRequest.filter:type_name -> certd.v1.JobFilter
 	11, // 20: certd.v1.FailResponse.skipped:type_name -> certd.v1.Skipped
-	25, // 21: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
-	24, // 22: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
-	28, // 23: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
+	28, // 21: certd.v1.IntakeStatus.since:type_name -> google.protobuf.Timestamp
+	27, // 22: certd.v1.SubmitRequest.action:type_name -> certd.v1.Action
+	31, // 23: certd.v1.SubmitResponse.job:type_name -> certd.v1.JobRecord
 	0,  // 24: certd.v1.WatchJobsRequest.filter:type_name -> certd.v1.JobFilter
-	23, // 25: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
-	25, // 26: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
-	28, // 27: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
-	1,  // 28: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
-	6,  // 29: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
-	8,  // 30: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
-	10, // 31: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
-	13, // 32: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
-	15, // 33: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
-	16, // 34: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
-	18, // 35: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
-	20, // 36: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
-	4,  // 37: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
-	7,  // 38: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
-	9,  // 39: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
-	12, // 40: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
-	14, // 41: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
-	17, // 42: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
-	17, // 43: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
-	19, // 44: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
-	21, // 45: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	26, // 25: certd.v1.JobEvent.state:type_name -> certd.v1.JobState
+	28, // 26: certd.v1.JobEvent.at:type_name -> google.protobuf.Timestamp
+	31, // 27: certd.v1.JobEvent.job:type_name -> certd.v1.JobRecord
+	28, // 28: certd.v1.RevokedCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	23, // 29: certd.v1.RevokeResponse.revoked:type_name -> certd.v1.RevokedCertificate
+	11, // 30: certd.v1.RevokeResponse.skipped:type_name -> certd.v1.Skipped
+	1,  // 31: certd.v1.Control.GetStatus:input_type -> certd.v1.GetStatusRequest
+	6,  // 32: certd.v1.Control.ListJobs:input_type -> certd.v1.ListJobsRequest
+	8,  // 33: certd.v1.Control.GetJob:input_type -> certd.v1.GetJobRequest
+	10, // 34: certd.v1.Control.Requeue:input_type -> certd.v1.RequeueRequest
+	13, // 35: certd.v1.Control.Fail:input_type -> certd.v1.FailRequest
+	15, // 36: certd.v1.Control.PauseIntake:input_type -> certd.v1.PauseIntakeRequest
+	16, // 37: certd.v1.Control.ResumeIntake:input_type -> certd.v1.ResumeIntakeRequest
+	18, // 38: certd.v1.Control.Submit:input_type -> certd.v1.SubmitRequest
+	20, // 39: certd.v1.Control.WatchJobs:input_type -> certd.v1.WatchJobsRequest
+	22, // 40: certd.v1.Control.Revoke:input_type -> certd.v1.RevokeRequest
+	4,  // 41: certd.v1.Control.GetStatus:output_type -> certd.v1.GetStatusResponse
+	7,  // 42: certd.v1.Control.ListJobs:output_type -> certd.v1.ListJobsResponse
+	9,  // 43: certd.v1.Control.GetJob:output_type -> certd.v1.GetJobResponse
+	12, // 44: certd.v1.Control.Requeue:output_type -> certd.v1.RequeueResponse
+	14, // 45: certd.v1.Control.Fail:output_type -> certd.v1.FailResponse
+	17, // 46: certd.v1.Control.PauseIntake:output_type -> certd.v1.IntakeStatus
+	17, // 47: certd.v1.Control.ResumeIntake:output_type -> certd.v1.IntakeStatus
+	19, // 48: certd.v1.Control.Submit:output_type -> certd.v1.SubmitResponse
+	21, // 49: certd.v1.Control.WatchJobs:output_type -> certd.v1.JobEvent
+	24, // 50: certd.v1.Control.Revoke:output_type -> certd.v1.RevokeResponse
+	41, // [41:51] is the sub-list for method output_type
+	31, // [31:41] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_certd_v1_control_proto_init() }
@@ -1727,7 +1941,7 @@ func file_certd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_certd_v1_control_proto_rawDesc), len(file_certd_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

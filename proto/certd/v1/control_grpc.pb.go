@@ -28,6 +28,7 @@ const (
 	Control_ResumeIntake_FullMethodName = "/certd.v1.Control/ResumeIntake"
 	Control_Submit_FullMethodName       = "/certd.v1.Control/Submit"
 	Control_WatchJobs_FullMethodName    = "/certd.v1.Control/WatchJobs"
+	Control_Revoke_FullMethodName       = "/certd.v1.Control/Revoke"
 )
 
 // ControlClient is the client API for Control service.
@@ -56,6 +57,10 @@ type ControlClient interface {
 	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
 	// WatchJobs streams job state changes until the client goes away.
 	WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobEvent], error)
+	// Revoke revokes certificates without deleting them: their credentials'
+	// status bits are set, and valid.html says "revoked" with the date and
+	// reason.
+	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error)
 }
 
 type controlClient struct {
@@ -165,6 +170,16 @@ func (c *controlClient) WatchJobs(ctx context.Context, in *WatchJobsRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_WatchJobsClient = grpc.ServerStreamingClient[JobEvent]
 
+func (c *controlClient) Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeResponse)
+	err := c.cc.Invoke(ctx, Control_Revoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -191,6 +206,10 @@ type ControlServer interface {
 	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
 	// WatchJobs streams job state changes until the client goes away.
 	WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[JobEvent]) error
+	// Revoke revokes certificates without deleting them: their credentials'
+	// status bits are set, and valid.html says "revoked" with the date and
+	// reason.
+	Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -227,6 +246,9 @@ func (UnimplementedControlServer) Submit(context.Context, *SubmitRequest) (*Subm
 }
 func (UnimplementedControlServer) WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[JobEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchJobs not implemented")
+}
+func (UnimplementedControlServer) Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -404,6 +426,24 @@ func _Control_WatchJobs_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Control_WatchJobsServer = grpc.ServerStreamingServer[JobEvent]
 
+func _Control_Revoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).Revoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_Revoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).Revoke(ctx, req.(*RevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +482,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Submit",
 			Handler:    _Control_Submit_Handler,
+		},
+		{
+			MethodName: "Revoke",
+			Handler:    _Control_Revoke_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -559,8 +559,12 @@ type JobRecord struct {
 	// course or the LMS named (a fallback): e.g. `template_pdf
 	// "certificate-template-edX-DemoX.pdf" is not a configured design; using
 	// "default"`.
-	Design        string `protobuf:"bytes,30,opt,name=design,proto3" json:"design,omitempty"`
-	DesignNote    string `protobuf:"bytes,31,opt,name=design_note,json=designNote,proto3" json:"design_note,omitempty"`
+	Design     string `protobuf:"bytes,30,opt,name=design,proto3" json:"design,omitempty"`
+	DesignNote string `protobuf:"bytes,31,opt,name=design_note,json=designNote,proto3" json:"design_note,omitempty"`
+	// revoked_at and revoke_reason are set by the control call Revoke: the
+	// certificate's credential is revoked (its files stay).
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokeReason  string                 `protobuf:"bytes,41,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -805,6 +809,20 @@ func (x *JobRecord) GetDesignNote() string {
 	return ""
 }
 
+func (x *JobRecord) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *JobRecord) GetRevokeReason() string {
+	if x != nil {
+		return x.RevokeReason
+	}
+	return ""
+}
+
 // Worker is a live process, kept in the KV bucket certs_workers with a TTL:
 // a worker that stops heartbeating disappears.
 type Worker struct {
@@ -964,7 +982,7 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12\x16\n" +
 	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x16\n" +
-	"\x06region\x18\x05 \x01(\tR\x06region\"\xa1\b\n" +
+	"\x06region\x18\x05 \x01(\tR\x06region\"\x81\t\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x10.certd.v1.SourceR\x06source\x12(\n" +
@@ -1006,7 +1024,10 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"postingKey\x12\x16\n" +
 	"\x06design\x18\x1e \x01(\tR\x06design\x12\x1f\n" +
 	"\vdesign_note\x18\x1f \x01(\tR\n" +
-	"designNoteJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
+	"designNote\x129\n" +
+	"\n" +
+	"revoked_at\x18( \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12#\n" +
+	"\rrevoke_reason\x18) \x01(\tR\frevokeReasonJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
@@ -1078,13 +1099,14 @@ var file_certd_v1_job_proto_depIdxs = []int32{
 	8,  // 9: certd.v1.JobRecord.created_at:type_name -> google.protobuf.Timestamp
 	8,  // 10: certd.v1.JobRecord.updated_at:type_name -> google.protobuf.Timestamp
 	8,  // 11: certd.v1.JobRecord.dead_at:type_name -> google.protobuf.Timestamp
-	8,  // 12: certd.v1.Worker.started_at:type_name -> google.protobuf.Timestamp
-	8,  // 13: certd.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	8,  // 12: certd.v1.JobRecord.revoked_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: certd.v1.Worker.started_at:type_name -> google.protobuf.Timestamp
+	8,  // 14: certd.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_certd_v1_job_proto_init() }
