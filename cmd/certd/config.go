@@ -80,6 +80,8 @@ func init() {
 	def("retention", "720h", "how long job records are kept after their last change")
 	def("replicas", "1", "JetStream replicas for streams and buckets")
 	def("cluster", "", "pin streams and buckets to this NATS cluster (supercluster placement)")
+	def("overflow-threshold", "0", "regional preference: with N > 0, consumers outside home-region pull an action's jobs only while N or more wait (0: off; every process must agree)")
+	def("home-region", "", "region whose consumers always pull when overflow-threshold is on (default: the cluster setting)")
 	def("log-level", "info", "debug, info, warn or error")
 	def("log-format", "text", "text or json")
 }

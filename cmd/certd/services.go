@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,7 @@ import (
 
 // Settings used by each part; a command declares the union of its parts'.
 var (
-	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
+	natsSettings     = []string{"nats-url", "nats-creds", "data-dir", "replicas", "cluster", "overflow-threshold", "home-region", "retention", "ack-wait", "max-ack-pending", "region", "log-level", "log-format"}
 	xqueueSettings   = []string{"xqueue-url", "xqueue-queue", "xqueue-user", "xqueue-password", "xqueue-basic-auth"}
 	bridgeSettings   = []string{"xqueue-lease", "poll-interval", "intake-lock-ttl", "max-pending", "hold-grace", "callback-allow-private"}
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs", "fonts-dir", "han-style"}
@@ -143,6 +144,13 @@ func openPipeline(ctx context.Context, c *config, nc *nats.Conn, runsJobs bool) 
 
 		MaxAckPending:      c.int("max-ack-pending"),
 		UpdateJobConsumers: runsJobs,
+	}
+	if n := c.int("overflow-threshold"); n > 0 {
+		home := cmp.Or(c.str("home-region"), opts.Cluster)
+		if home == "" {
+			c.bad("home-region", "required with overflow-threshold (or set cluster)")
+		}
+		opts.Overflow = &pipeline.Overflow{HomeRegion: home, Threshold: n}
 	}
 	if err := c.err(); err != nil {
 		return nil, err
