@@ -185,7 +185,7 @@ func stopAll(t *testing.T, ps ...*proc) {
 // both regions; every job is answered exactly once and job records show
 // work done in both regions.
 func TestSuperclusterConsumersInBothRegions(t *testing.T) {
-	const n = 20
+	const n = 40
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	e := newRegionEnv(t, ctx, []string{"us", "eu"}, []int{3, 2}, "--cluster", "us")
