@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,18 @@ func checkRanWhere(ctx context.Context, t *testing.T, natsURL string, workers ma
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// The regional preference needs to know the home region: overflow-threshold
+// without home-region or cluster stops a process at start, naming the
+// setting.
+func TestRegionOverflowNeedsHomeRegion(t *testing.T) {
+	clearCertdEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := runCmd(ctx, "bridge", "--nats-url", startNATS(t), "--overflow-threshold", "5")
+	if r.code == 0 || !strings.Contains(r.stderr, "home-region") || !strings.Contains(r.stderr, "CERTD_HOME_REGION") {
+		t.Errorf("certd bridge --overflow-threshold 5 without home-region: exit %d\n%s", r.code, r.stderr)
 	}
 }
