@@ -103,7 +103,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bind consumer %s: %w", pipeline.ConsumerName(a), err)
 		}
-		sources = append(sources, worker.Source{Name: pipeline.ConsumerName(a), Consumer: cons, Handle: c.handle})
+		sources = append(sources, worker.Source{Name: pipeline.ConsumerName(a), Consumer: cons, Handle: c.handle, Pull: c.p.Opts.JobPullOpts(c.worker.Region)})
 	}
 	pool := worker.New(worker.Config{
 		Workers: c.workers, AckWait: c.p.Opts.AckWait, DrainTimeout: c.drainTimeout,

@@ -357,8 +357,9 @@ func connectAs(t *testing.T, port int, role string) (*nats.Conn, <-chan error) {
 }
 
 // certd runs with the deploy account and its least-privilege users: the
-// bridge, a consumer and the control service, each logged in as its role,
-// answer a batch exactly once. Each role is refused what it must not do:
+// bridge (holding the intake lock), a consumer and the control service
+// (which reads the lock holder), each logged in as its role, answer a
+// batch exactly once. Each role is refused what it must not do:
 // the consumer publishing jobs or pulling results, the control service
 // publishing results, any role deleting a stream.
 func TestDeployNATSAccountPermissions(t *testing.T) {
@@ -392,6 +393,10 @@ func TestDeployNATSAccountPermissions(t *testing.T) {
 	}
 	if len(st.Workers) == 0 {
 		t.Error("GetStatus lists no workers")
+	}
+	// The bridge holds the intake lock; the control user may read it.
+	if len(st.IntakeHolders) != 1 || st.IntakeHolders[0].Region != "us-east" {
+		t.Errorf("GetStatus intake holders %v, want the bridge in us-east", st.IntakeHolders)
 	}
 	stopAll(t, bridge, cons, ctl)
 	e.checkExactlyOnce(ctx, t, rec, ids)
@@ -435,7 +440,8 @@ func TestDeployNATSAccountPermissions(t *testing.T) {
 
 // deploy/certd/<region>/<role>.yaml: certd accepts each, every key is a
 // setting its command reads, and all agree on the topology (home cluster
-// us, three replicas) while naming their own region.
+// us, three replicas, the same regional preference) while naming their own
+// region.
 func TestDeployCertdRoleConfigs(t *testing.T) {
 	clearCertdEnv(t)
 	roles := map[string][]string{
@@ -461,6 +467,9 @@ func TestDeployCertdRoleConfigs(t *testing.T) {
 			}
 			if m["region"] != region || m["cluster"] != "us" || m["replicas"] != "3" {
 				t.Errorf("%s: region %q cluster %q replicas %q; want %s, us, 3", path, m["region"], m["cluster"], m["replicas"], region)
+			}
+			if m["home-region"] != "us" || m["overflow-threshold"] != "0" {
+				t.Errorf("%s: home-region %q overflow-threshold %q; every process must agree (us, 0)", path, m["home-region"], m["overflow-threshold"])
 			}
 		}
 	}

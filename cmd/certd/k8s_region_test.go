@@ -313,3 +313,50 @@ func selectorOf(pod, sel map[string]string) map[string]string {
 	}
 	return out
 }
+
+// Each region's overlay changes only what the base has: every patch names
+// an object of the base (kind and name), and every replicas entry a
+// Deployment or StatefulSet of the base. kustomize is not run here; a patch
+// or a replicas entry that matches nothing would fail `kubectl apply -k`.
+func TestDeployKubernetesOverlaysPatchBase(t *testing.T) {
+	objs := k8sManifests(t)
+	base := map[string]bool{}
+	for key := range objs {
+		if rest, ok := strings.CutPrefix(key, "base/"); ok {
+			if _, id, ok := strings.Cut(rest, "#"); ok {
+				base[id] = true
+			}
+		}
+	}
+	for _, region := range []string{"us", "eu"} {
+		dir := "overlays/" + region + "/"
+		k, ok := objs[dir+"kustomization.yaml"].(*kustomization)
+		if !ok {
+			t.Errorf("no kustomization in %s", dir)
+			continue
+		}
+		if len(k.Resources) != 1 || k.Resources[0] != "../../base" {
+			t.Errorf("%s: resources %v, want the base only", dir, k.Resources)
+		}
+		patched := 0
+		for key := range objs {
+			rest, ok := strings.CutPrefix(key, dir)
+			if !ok || rest == "kustomization.yaml" {
+				continue
+			}
+			_, id, _ := strings.Cut(rest, "#")
+			patched++
+			if !base[id] {
+				t.Errorf("%s patches %s, which the base does not have", key, id)
+			}
+		}
+		if patched == 0 {
+			t.Errorf("%s patches nothing", dir)
+		}
+		for _, r := range k.Replicas {
+			if !base["Deployment/"+r.Name] && !base["StatefulSet/"+r.Name] {
+				t.Errorf("%s: replicas for %s, which the base does not have", dir, r.Name)
+			}
+		}
+	}
+}

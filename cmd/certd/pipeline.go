@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -98,6 +99,13 @@ func openPipeline(ctx context.Context, c *config, s *NATSSettings, nc *nats.Conn
 
 		MaxAckPending:      s.MaxAckPending,
 		UpdateJobConsumers: runsJobs,
+	}
+	if s.OverflowThreshold > 0 {
+		home := cmp.Or(s.HomeRegion, opts.Cluster)
+		if home == "" {
+			c.bad(&s.HomeRegion, "required with overflow-threshold (or set cluster)")
+		}
+		opts.Overflow = &pipeline.Overflow{HomeRegion: home, Threshold: s.OverflowThreshold}
 	}
 	if err := c.err(); err != nil {
 		return nil, err

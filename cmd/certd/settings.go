@@ -37,6 +37,10 @@ type NATSSettings struct {
 	AckWait       time.Duration
 	MaxAckPending int
 	Region        string
+	// OverflowThreshold > 0 turns on the regional preference: consumers
+	// outside HomeRegion pull only while that many jobs of an action wait.
+	OverflowThreshold int
+	HomeRegion        string
 }
 
 func (s *NATSSettings) declare(c *config) {
@@ -48,6 +52,8 @@ func (s *NATSSettings) declare(c *config) {
 	c.Duration(&s.AckWait, "ack-wait", "30s", "how long a job may go without progress before JetStream redelivers it")
 	c.Int(&s.MaxAckPending, "max-ack-pending", "256", "jobs handed out and not yet acked per action, over all consumers (at least the sum of their workers)")
 	c.String(&s.Region, "region", "", "region this process runs in (recorded on jobs and heartbeats)")
+	c.Int(&s.OverflowThreshold, "overflow-threshold", "0", "regional preference: with N > 0, consumers outside home-region pull an action's jobs only while N or more wait (0: off; every process must agree)")
+	c.String(&s.HomeRegion, "home-region", "", "region whose consumers always pull when overflow-threshold is on (default: the cluster setting)")
 }
 
 // XQueueSettings is the xqueue account (bridge, control, all).

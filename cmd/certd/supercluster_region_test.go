@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/certd-dev/certd/bridge/xqueuetest"
+	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -129,11 +130,12 @@ func (e *regionEnv) in(region string) *regionEnv {
 	return e
 }
 
-func (e *regionEnv) bridgeIn(t *testing.T, ctx context.Context, region string) *proc {
+// bridgeIn starts a bridge in region with the bridge settings extra.
+func (e *regionEnv) bridgeIn(t *testing.T, ctx context.Context, region string, extra ...string) *proc {
 	t.Helper()
 	e.in(region)
 	args := append([]string{"bridge", "--region", region, "--xqueue-url", e.xs.URL(), "--xqueue-user", splitXQueueUser, "--poll-interval", "20ms"}, e.common...)
-	p := startProc(t, "bridge-"+region, []string{"CERTD_XQUEUE_PASSWORD=" + splitXQueuePassword}, args...)
+	p := startProc(t, "bridge-"+region, []string{"CERTD_XQUEUE_PASSWORD=" + splitXQueuePassword}, append(args, extra...)...)
 	if err := p.out.waitFor(ctx, "intake started", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func stopAll(t *testing.T, ps ...*proc) {
 // both regions; every job is answered exactly once and job records show
 // work done in both regions.
 func TestSuperclusterConsumersInBothRegions(t *testing.T) {
-	const n = 20
+	const n = 40
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	e := newRegionEnv(t, ctx, []string{"us", "eu"}, []int{3, 2}, "--cluster", "us")
@@ -246,16 +248,29 @@ func TestSuperclusterRemoteRegionLost(t *testing.T) {
 }
 
 // The home region loses its bridge and consumer (SIGKILL), not its stream
-// servers: a bridge in eu takes over the intake and the eu consumer
-// finishes the batch, exactly once. The bridge in eu is started by the
-// test (an operator's failover); with the intake lock it would be running
-// already and take over when the lock lapses.
+// servers, in the middle of a batch; a second batch reaches xqueue after
+// the loss. A second bridge has been running in eu all along, standing by
+// on the intake lock (and relaying results): it takes the intake over once
+// the lock has gone unrenewed for its TTL and pulls the second batch; the
+// eu consumer finishes both, the dead consumer's jobs after ack-wait;
+// exactly once.
 func TestSuperclusterHomeWorkersLost(t *testing.T) {
-	const n = 30
+	const (
+		n       = 30
+		lockTTL = 3 * time.Second
+	)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	e := newRegionEnv(t, ctx, []string{"us", "eu"}, []int{3, 2}, "--cluster", "us", "--ack-wait", "2s")
-	usBridge := e.bridgeIn(t, ctx, "us")
+	ttl := []string{"--intake-lock-ttl", lockTTL.String()}
+	usBridge := e.bridgeIn(t, ctx, "us", ttl...)
+	if err := usBridge.out.waitFor(ctx, "intake lock taken", 1); err != nil {
+		t.Fatal(err)
+	}
+	euBridge := e.bridgeIn(t, ctx, "eu", ttl...)
+	if err := euBridge.out.waitFor(ctx, "standing by", 1); err != nil {
+		t.Fatal(err)
+	}
 	usCons := e.consumerIn(t, ctx, "us")
 	euCons := e.consumerIn(t, ctx, "eu")
 	rec := recordAcceptance(ctx, t, e.natsURL)
@@ -269,16 +284,28 @@ func TestSuperclusterHomeWorkersLost(t *testing.T) {
 		<-p.done
 	}
 	answered := len(e.xs.Callbacks())
-	euBridge := e.bridgeIn(t, ctx, "eu")
-	takeover := time.Since(lost)
-	if _, err := e.xs.WaitCallbacks(ctx, n); err != nil {
+	// The second half of the batch reaches xqueue after the loss: only a
+	// bridge that took the intake over can pull it.
+	ids = append(ids, e.submitJobs(n)...)
+	if err := euBridge.out.waitFor(ctx, "intake lock taken over", 1); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("REGION LOSS us bridge and consumer killed with %d of %d answered; eu bridge pulling after %s; batch finished %s after the loss",
-		answered, n, takeover.Round(time.Millisecond), time.Since(lost).Round(time.Millisecond))
+	takeover := time.Since(lost)
+	holders, err := intakelock.Holders(ctx, jetStreamAt(t, e.regions["eu"].url()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(holders) != 1 || holders[0].Region != "eu" {
+		t.Errorf("intake lock holders after the loss: %+v, want the eu bridge", holders)
+	}
+	if _, err := e.xs.WaitCallbacks(ctx, 2*n); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("REGION LOSS us bridge and consumer killed with %d of %d answered; standing eu bridge took the intake over %s after the loss (lock TTL %s); all %d finished %s after the loss",
+		answered, n, takeover.Round(time.Millisecond), lockTTL, 2*n, time.Since(lost).Round(time.Millisecond))
 	stopAll(t, euBridge, euCons)
 	e.checkExactlyOnce(ctx, t, rec, ids)
-	t.Logf("jobs by region: %v", jobRegions(ctx, t, e.natsURL))
+	t.Logf("jobs by region: %v; second attempts in eu: %d", jobRegions(ctx, t, e.natsURL), euCons.out.count("attempt=2"))
 }
 
 // One cluster of three servers with streams and buckets at three replicas:

@@ -123,6 +123,9 @@ type Source struct {
 	Name     string
 	Consumer jetstream.Consumer
 	Handle   Handler
+	// Pull are extra options of every pull (for example a priority group
+	// and its min_pending, see pipeline.Options.JobPullOpts).
+	Pull []jetstream.PullMessagesOpt
 }
 
 // Config tunes a Pool. The zero value of each field takes its default.
@@ -194,7 +197,7 @@ func (p *Pool) Run(ctx context.Context, sources ...Source) error {
 		}
 	}
 	for _, s := range sources {
-		it, err := s.Consumer.Messages(jetstream.PullMaxMessages(1))
+		it, err := s.Consumer.Messages(append([]jetstream.PullMessagesOpt{jetstream.PullMaxMessages(1)}, s.Pull...)...)
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("consume %s: %w", s.Name, err)
