@@ -1,5 +1,5 @@
 // Package xqueue is a client for xqueue's pull interface (openedx/xqueue),
-// as specified in /work/shared/xqueue-protocol.md sections 1 and 6.
+// as described in docs/xqueue-protocol.md (sections 1 and 6) in this repository.
 //
 // A Client logs in with a Django session, pulls submissions, reports queue
 // length and posts results. It re-logs in transparently when the session
