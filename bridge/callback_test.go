@@ -17,22 +17,24 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-// submitted records a Submit job whose result is ready and publishes the
-// result, as a consumer would.
+// submitted records a Submit job and its answer, as the control service
+// and a consumer would (Lifecycle.Submit, then Finish, which publishes the
+// result). No consumer runs: the job message waits in its stream.
 func submitted(t *testing.T, ctx context.Context, env *testenv.Env, callback string) string {
 	t.Helper()
 	rec := &certdv1.JobRecord{
 		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
-		State: certdv1.JobState_JOB_STATE_RUNNING, Username: "jdoe", CourseId: "course-v1:a+b+c",
+		Username: "jdoe", CourseId: "course-v1:a+b+c",
 		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
 		Request:     []byte(body(t, create("jdoe", "Jane Doe"))),
 		CallbackUrl: callback,
 	}
-	if _, _, err := env.P.Records.Create(ctx, rec); err != nil {
+	life := env.P.Lifecycle("test-consumer", "")
+	if _, _, err := life.Submit(ctx, rec, "test"); err != nil {
 		t.Fatal(err)
 	}
 	res := &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"action":"create","username":"jdoe"}`)}
-	if err := env.P.PublishResult(ctx, certdv1.Source_SOURCE_SUBMIT, res); err != nil {
+	if _, err := life.Finish(ctx, pipeline.NewAttempt(pipeline.JobFromRecord(rec), 1), res); err != nil {
 		t.Fatal(err)
 	}
 	return rec.Id

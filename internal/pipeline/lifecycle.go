@@ -71,13 +71,14 @@ func (l *Lifecycle) move(r *certdv1.JobRecord, e Event, to certdv1.JobState, not
 	if e == EventClaim || e == EventRelease {
 		return nil
 	}
-	l.p.Records.Transition(r, to, note, l.worker, l.region)
+	l.p.Records.transition(r, to, note, l.worker, l.region)
 	return nil
 }
 
 func (l *Lifecycle) now() *timestamppb.Timestamp { return timestamppb.New(l.p.Records.now()) }
 
-// Submit records a new job as QUEUED and publishes it: one write. rec
+// Submit records a new job as QUEUED and publishes it: one write, whose
+// history shows it accepted (with note) and queued. rec
 // holds the job's fields; its state and history are set here. If a record
 // with that id exists, nothing is written and Submit returns false with
 // the existing record (the lasting dedupe); the caller may then Republish
@@ -85,9 +86,14 @@ func (l *Lifecycle) now() *timestamppb.Timestamp { return timestamppb.New(l.p.Re
 // ACCEPTED and the error returned.
 func (l *Lifecycle) Submit(ctx context.Context, rec *certdv1.JobRecord, note string) (bool, *certdv1.JobRecord, error) {
 	rec.State = sNone
-	if err := l.move(rec, EventAccept, sQueued, note); err != nil {
-		return false, nil, err
+	if !Allowed(EventAccept, sNone, sQueued) {
+		return false, nil, refuse(EventAccept, rec.Id, sNone, sQueued)
 	}
+	// The history shows both steps, as it did when they were two writes:
+	// accepted (with the note), then queued.
+	rec.History = nil
+	l.p.Records.transition(rec, sAccepted, note, l.worker, l.region)
+	l.p.Records.transition(rec, sQueued, "", l.worker, l.region)
 	created, existing, err := l.p.Records.Create(ctx, rec)
 	if err != nil || !created {
 		return false, existing, err
@@ -361,25 +367,84 @@ func (l *Lifecycle) fail(ctx context.Context, a *Attempt, e Event, to certdv1.Jo
 	return err
 }
 
+// ClaimKind says who claims the post of an answer, which decides what a
+// claim found already set means.
+type ClaimKind uint8
+
+const (
+	// ClaimResult: a relay posting the answer a result message announced
+	// (Claim's gen is the message's generation). A claim found set means
+	// an earlier post may have reached xqueue: the record becomes
+	// ANSWER_UNKNOWN and Claim returns ErrPostMayHaveHappened.
+	ClaimResult ClaimKind = iota
+	// ClaimReoffer: xqueue has just offered the submission again, so no
+	// answer was accepted: an answered record is claimed again, and a
+	// claim with the offer's own key is a racing post (ErrPostUnderWay).
+	ClaimReoffer
+	// ClaimNewerKey: a poster whose own post was refused for its key tries
+	// again with the newest key. Any claim found set is another post under
+	// way (ErrPostUnderWay): at most one post per job.
+	ClaimNewerKey
+)
+
+// ErrNoAnswerYet: a result message arrived for a job whose record does
+// not hold its answer yet (it was published by a writer that publishes
+// before it records). The message is tried again later.
+var ErrNoAnswerYet = errors.New("the record holds no answer yet")
+
+// answerWaits checks that a record holds the answer of generation gen,
+// waiting to be posted.
+func answerWaits(r *certdv1.JobRecord, gen uint32) error {
+	switch {
+	case r.Generation > gen:
+		return fmt.Errorf("job %s generation %d < %d: %w", r.Id, gen, r.Generation, ErrStale)
+	case r.State == sReady:
+		return nil
+	case r.State == sAnswered || r.State == sUnknown || r.State == sDead:
+		return fmt.Errorf("job %s is %s: %w", r.Id, r.State, ErrDone)
+	}
+	return fmt.Errorf("job %s is %s: %w", r.Id, r.State, ErrNoAnswerYet)
+}
+
+// Waiting returns the record of a job whose answer of generation gen
+// waits to be posted (a relay that posts without claiming, such as the
+// callback relay), without writing. ErrStale: the job was requeued since;
+// ErrDone: answered or held; ErrNoAnswerYet.
+func (l *Lifecycle) Waiting(ctx context.Context, id string, gen uint32) (*certdv1.JobRecord, error) {
+	r, err := l.p.Records.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := answerWaits(r, gen); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Claim claims the post of a record's answer with its newest xqueue key
-// (posting_key) and returns the claimed record: the post must use
-// PostingKey. A claim found set means an earlier post may have reached
-// xqueue: then, unless reoffer, the record becomes ANSWER_UNKNOWN and Claim
-// returns ErrPostMayHaveHappened. With reoffer (xqueue has just offered the
-// submission again, so no answer was accepted) an answered record is
-// claimed again; a claim with the offer's own key means a racing pull is
-// posting it (ErrPostUnderWay). ErrDone: already answered.
-func (l *Lifecycle) Claim(ctx context.Context, id string, reoffer bool) (*certdv1.JobRecord, error) {
+// (posting_key) and returns the claimed record: the post must use its
+// PostingKey and its Answer (the record is the one place the answer
+// lives). What a claim found set means depends on kind (see ClaimKind);
+// gen is the generation a ClaimResult posts (ErrStale, ErrDone and
+// ErrNoAnswerYet as for Waiting). ErrDone also: already answered, for
+// every kind but ClaimReoffer.
+func (l *Lifecycle) Claim(ctx context.Context, id string, gen uint32, kind ClaimKind) (*certdv1.JobRecord, error) {
 	var outcome error
 	rec, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
 		outcome = nil
-		if !reoffer && (r.State == sAnswered || r.State == sUnknown) {
+		if kind == ClaimResult {
+			if err := answerWaits(r, gen); err != nil {
+				return err
+			}
+		}
+		if kind != ClaimReoffer && (r.State == sAnswered || r.State == sUnknown) {
 			return fmt.Errorf("job %s is %s: %w", id, r.State, ErrDone)
 		}
-		if reoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey {
+		switch {
+		case kind == ClaimReoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey,
+			kind == ClaimNewerKey && r.PostingKey != "":
 			return fmt.Errorf("job %s: %w", id, ErrPostUnderWay)
-		}
-		if r.PostingKey != "" && !reoffer {
+		case kind == ClaimResult && r.PostingKey != "":
 			outcome = fmt.Errorf("job %s: %w", id, ErrPostMayHaveHappened)
 			r.PostingKey = ""
 			return l.move(r, EventSettle, sUnknown, "an earlier post may have reached xqueue; answered again only if xqueue offers it again")
@@ -418,14 +483,17 @@ func (l *Lifecycle) Settle(ctx context.Context, id string, to certdv1.JobState, 
 	return err
 }
 
-// Release drops the claim of a post that certainly did not reach the
-// receiver; the state stays.
-func (l *Lifecycle) Release(ctx context.Context, id, note string) error {
+// Release drops the claim made with key used, of a post that certainly
+// did not reach the receiver; the state stays. A claim made since by
+// another poster (with a newer key) stays.
+func (l *Lifecycle) Release(ctx context.Context, id, used, note string) error {
 	_, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
 		if err := l.move(r, EventRelease, r.State, note); err != nil {
 			return err
 		}
-		r.PostingKey = ""
+		if r.PostingKey == used {
+			r.PostingKey = ""
+		}
 		r.LastError = note
 		return nil
 	})
@@ -507,4 +575,22 @@ func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason s
 		return nil, errors.Join(perr, err)
 	}
 	return out, nil
+}
+
+// Close ends a held (DEAD) job whose answer was made but cannot be
+// delivered (its callback kept failing): the record becomes ANSWERED and
+// keeps the answer, and nothing is published. ErrNotHeld: the job is no
+// longer held; ErrNoAnswerYet: it holds no answer to keep.
+func (l *Lifecycle) Close(ctx context.Context, rec *certdv1.JobRecord, note string) error {
+	_, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		if r.State != sDead || r.Generation != rec.Generation {
+			return ErrNotHeld
+		}
+		if len(r.Answer) == 0 {
+			return fmt.Errorf("job %s: %w", r.Id, ErrNoAnswerYet)
+		}
+		r.LastError = note
+		return l.move(r, EventGiveUp, sAnswered, note)
+	})
+	return err
 }

@@ -158,6 +158,10 @@ func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecor
 //
 // Deprecated: outside this package, change states with Lifecycle.
 func (r *Records) Transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
+	r.transition(rec, state, note, worker, region)
+}
+
+func (r *Records) transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
 	rec.State = state
 	rec.History = append(rec.History, &certdv1.StateChange{
 		State: state, At: timestamppb.New(r.now()), Note: note, Worker: worker, Region: region,
