@@ -51,8 +51,9 @@ type Bridge struct {
 
 	pollInterval   time.Duration
 	lockTTL        time.Duration
-	noLock         bool   // tests only: pull without the intake lock
-	holderID       string // worker id plus a per-instance suffix
+	noLock         bool          // tests only: pull without the intake lock
+	checkEvery     time.Duration // tests only: how often the relays look their consumers up
+	holderID       string        // worker id plus a per-instance suffix
 	maxPending     uint64
 	lease          time.Duration
 	holdGrace      time.Duration

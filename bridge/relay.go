@@ -37,6 +37,7 @@ func (b *Bridge) newRelay(ctx context.Context, source certdv1.Source, handle wor
 		// the receiver accepted is always recorded.
 		DrainTimeout: b.callbackTimeout + acceptTimeout,
 		RetryBase:    time.Second, RetryLimit: 2 * time.Minute,
+		CheckEvery: b.checkEvery,
 	})
 	return func(ctx context.Context) error {
 		return pool.Run(ctx, worker.Source{Name: durable, Consumer: cons, Handle: handle})
