@@ -94,7 +94,7 @@ func (l *Lifecycle) Submit(ctx context.Context, rec *certdv1.JobRecord, note str
 	rec.History = nil
 	l.p.Records.transition(rec, sAccepted, note, l.worker, l.region)
 	l.p.Records.transition(rec, sQueued, "", l.worker, l.region)
-	created, existing, err := l.p.Records.Create(ctx, rec)
+	created, existing, err := l.p.Records.create(ctx, rec)
 	if err != nil || !created {
 		return false, existing, err
 	}
@@ -116,7 +116,7 @@ func (l *Lifecycle) Reject(ctx context.Context, rec *certdv1.JobRecord, res *cer
 	}
 	storeAnswer(rec, res)
 	rec.LastError = res.ErrorReason
-	created, existing, err := l.p.Records.Create(ctx, rec)
+	created, existing, err := l.p.Records.create(ctx, rec)
 	if err != nil || !created {
 		return false, existing, err
 	}
@@ -129,7 +129,7 @@ func (l *Lifecycle) publish(ctx context.Context, rec *certdv1.JobRecord) error {
 	if perr == nil {
 		return nil
 	}
-	_, err := l.p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 		if r.Generation != rec.Generation || r.State != sQueued {
 			return ErrNoChange
 		}
@@ -148,7 +148,7 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 	case sQueued:
 		return l.p.PublishJob(ctx, JobFromRecord(rec))
 	case sAccepted:
-		cur, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		cur, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sAccepted || r.Generation != rec.Generation {
 				return ErrNoChange
 			}
@@ -168,7 +168,7 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 // Reoffered records the newest xqueue key of a submission offered again,
 // without changing its state, and returns the record.
 func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.JobRecord, error) {
-	return l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	return l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if r.XqueueKey == key {
 			return ErrNoChange
 		}
@@ -430,7 +430,7 @@ func (l *Lifecycle) Waiting(ctx context.Context, id string, gen uint32) (*certdv
 // every kind but ClaimReoffer.
 func (l *Lifecycle) Claim(ctx context.Context, id string, gen uint32, kind ClaimKind) (*certdv1.JobRecord, error) {
 	var outcome error
-	rec, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	rec, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		outcome = nil
 		if kind == ClaimResult {
 			if err := answerWaits(r, gen); err != nil {
@@ -465,7 +465,7 @@ func (l *Lifecycle) Claim(ctx context.Context, id string, gen uint32, kind Claim
 // (posted says the answer was delivered, counted in answers_posted),
 // ANSWER_UNKNOWN, or DEAD (the receiver refused the answer itself; held).
 func (l *Lifecycle) Settle(ctx context.Context, id string, to certdv1.JobState, note string, posted bool) error {
-	_, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if err := l.move(r, EventSettle, to, note); err != nil {
 			return err
 		}
@@ -487,7 +487,7 @@ func (l *Lifecycle) Settle(ctx context.Context, id string, to certdv1.JobState, 
 // did not reach the receiver; the state stays. A claim made since by
 // another poster (with a newer key) stays.
 func (l *Lifecycle) Release(ctx context.Context, id, used, note string) error {
-	_, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if err := l.move(r, EventRelease, r.State, note); err != nil {
 			return err
 		}
@@ -508,7 +508,7 @@ func (l *Lifecycle) Release(ctx context.Context, id, used, note string) error {
 func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
 	var prev certdv1.JobState
 	var prevDead *timestamppb.Timestamp
-	rec, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	rec, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if allow != nil {
 			if err := allow(r); err != nil {
 				return err
@@ -531,7 +531,7 @@ func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*ce
 		return rec, nil
 	}
 	gen := rec.Generation
-	_, err = l.p.Records.Update(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
+	_, err = l.p.Records.modify(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
 		if r.Generation != gen || r.State != sQueued {
 			return ErrNoChange // a consumer took it: the publish got through
 		}
@@ -550,7 +550,7 @@ func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*ce
 // no longer held.
 func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason string) (*certdv1.Result, error) {
 	res := FailResult(rec, reason)
-	cur, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+	cur, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 		if r.State != sDead || r.Generation != rec.Generation {
 			return ErrNotHeld
 		}
@@ -566,7 +566,7 @@ func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason s
 	}
 	out := ResultFromRecord(cur)
 	if perr := l.p.PublishResult(ctx, cur.Source, out); perr != nil {
-		_, err := l.p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
+		_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sReady || r.Generation != rec.Generation {
 				return ErrNoChange
 			}
@@ -582,7 +582,7 @@ func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason s
 // keeps the answer, and nothing is published. ErrNotHeld: the job is no
 // longer held; ErrNoAnswerYet: it holds no answer to keep.
 func (l *Lifecycle) Close(ctx context.Context, rec *certdv1.JobRecord, note string) error {
-	_, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 		if r.State != sDead || r.Generation != rec.Generation {
 			return ErrNotHeld
 		}
