@@ -8,8 +8,9 @@
 // get_submission) and logins retry transient failures with exponential
 // backoff and full jitter; put_result is retried only when it certainly did
 // not reach xqueue, because a put_result that lands twice makes xqueue post
-// to the LMS twice. Errors are classified by sentinels (ErrQueueEmpty,
-// ErrIncorrectKey, ErrOutcomeUnknown, ...) and IsTransient / IsPermanent.
+// to the LMS twice. Errors wrap sentinels (ErrQueueEmpty, ErrIncorrectKey,
+// ErrOutcomeUnknown, ...); what to do about each is decided by the caller
+// (the bridge's relay posts, its intake polls).
 package xqueue
 
 import (

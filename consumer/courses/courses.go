@@ -400,9 +400,3 @@ func boolValue(v any) (bool, error) {
 	}
 	return false, fmt.Errorf("%w, got %T", errNotBool, v)
 }
-
-// IsPermanent reports whether err means the input (course id, date) is
-// bad, so the job should be answered with an error rather than retried.
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrInvalidCourseID) || errors.Is(err, ErrInvalidDate)
-}
