@@ -430,7 +430,7 @@ func TestCrashAfterPostDoesNotPostTwice(t *testing.T) {
 	env.RunConsumer(t, nil, nil)
 	doomed := env.Connect(t)
 	b1 := bridge.New(doomed, bridge.WithLogger(env.Log), bridge.WithPollInterval(20*time.Millisecond),
-		bridge.WithXQueue(&crashAfterPost{XQueue: xq, crash: doomed.NC.Close}))
+		bridge.WithXQueue(&crashAfterPost{XQueue: xq, crash: doomed.Conn().Close}))
 	// The crashed bridge stops with an error naming the part that lost
 	// its connection first; only the survivor's behaviour is tested.
 	testenv.Run(t, func(ctx context.Context) error { _ = b1.Run(ctx); return nil })

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -51,14 +49,10 @@ func (b *Bridge) intake(ctx context.Context) error {
 		b.pullLoop(ctx, acc)
 		return nil
 	}
-	var placement *jetstream.Placement
-	if b.p.Opts.Cluster != "" {
-		placement = &jetstream.Placement{Cluster: b.p.Opts.Cluster}
-	}
 	// NATS may be unreachable for a while: keep trying; never pull
 	// without the lock.
 	for failures := 1; ; failures++ {
-		kv, err := intakelock.OpenBucket(ctx, b.p.JS, b.p.Opts.Replicas, placement)
+		kv, err := b.p.IntakeLockBucket(ctx)
 		if err == nil {
 			lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
 			err = lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })

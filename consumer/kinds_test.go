@@ -125,7 +125,7 @@ func TestAnswerRecordedButNotPublishedIsSent(t *testing.T) {
 	}
 	// The crash: the answer is in the record, no result was published.
 	stored := []byte(`{"action":"create","stored":"yes"}`)
-	kv, err := pipelinetest.Bucket(ctx, env.P.NC)
+	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -60,7 +61,7 @@ const maxWritesPerCreateJob = 4
 func TestRecordWritesPerCreateJob(t *testing.T) {
 	ctx := ctxFor(t)
 	env := testenv.Start(t, pipeline.Options{})
-	kv, err := env.P.JS.KeyValue(ctx, pipeline.JobsBucket)
+	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}

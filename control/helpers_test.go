@@ -181,7 +181,7 @@ func put(t *testing.T, p *pipeline.Pipeline, r rec) *certdv1.JobRecord {
 		}
 		pipelinetest.SetState(jr, r.state, "test", r.worker)
 	}
-	kv, err := pipelinetest.Bucket(ctx, p.NC)
+	kv, err := pipelinetest.Bucket(ctx, p.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,11 @@ func fetch(t *testing.T, p *pipeline.Pipeline, stream, durable string, want int)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := p.JS.Consumer(ctx, stream, durable)
+	js, err := jetstream.New(p.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.Consumer(ctx, stream, durable)
 	if err != nil {
 		t.Fatal(err)
 	}
