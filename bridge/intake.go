@@ -265,7 +265,7 @@ func (a *acceptStage) repost(rec *certdv1.JobRecord) {
 		defer a.reposts.Done()
 		defer func() { <-a.sem }()
 		log := a.b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
-		if err := relayed(log, a.b.postXqueue(a.ctx, log, rec.Id, rec.Generation, pipeline.ClaimReoffer)); err != nil {
+		if err := relayed(log, a.b.postXqueue(a.ctx, log, pipeline.ResultFromRecord(rec), pipeline.ClaimReoffer)); err != nil {
 			log.Warn("answering a re-offered submission failed", "err", err)
 		}
 	}()

@@ -85,18 +85,45 @@ func (b *Bridge) relayToXqueue(ctx context.Context, d *worker.Delivery) error {
 	if err != nil {
 		return err
 	}
-	return relayed(d.Log, b.postXqueue(ctx, d.Log, res.JobId, res.Generation, pipeline.ClaimResult))
+	return relayed(d.Log, b.postXqueue(ctx, d.Log, res, pipeline.ClaimResult))
+}
+
+// adopt stores the answer of a result message from a consumer of an older
+// version (which published before it recorded, and left the answer to the
+// relay) in the record, so that the record holds it as it does for every
+// other job. Results of current consumers never need it.
+func (b *Bridge) adopt(ctx context.Context, log *slog.Logger, res *certdv1.Result) (*certdv1.JobRecord, error) {
+	if res == nil || len(res.Answer) == 0 {
+		return nil, fmt.Errorf("job %s: %w", res.GetJobId(), pipeline.ErrNoAnswerYet)
+	}
+	log.Info("storing the answer of a result the record lacks (a consumer of an older version)")
+	return b.life.Adopt(ctx, res)
 }
 
 // postXqueue posts the answer stored in a job's record with the newest key
 // and records the outcome. Before posting it claims the post in the record
 // (Lifecycle.Claim; kind says what a claim found set means). ClaimReoffer
 // is the intake's path: xqueue has just shown that no answer was accepted.
-func (b *Bridge) postXqueue(ctx context.Context, log *slog.Logger, id string, gen uint32, kind pipeline.ClaimKind) error {
+func (b *Bridge) postXqueue(ctx context.Context, log *slog.Logger, res *certdv1.Result, kind pipeline.ClaimKind) error {
+	id, gen := res.JobId, res.Generation
+	adopted := false
 	for attempt := 0; ; attempt++ {
 		claimed, err := b.life.Claim(ctx, id, gen, kind)
+		if errors.Is(err, pipeline.ErrNoAnswerYet) && kind == pipeline.ClaimResult && !adopted {
+			adopted = true
+			if _, err := b.adopt(ctx, log, res); err != nil {
+				return err
+			}
+			claimed, err = b.life.Claim(ctx, id, gen, kind)
+		}
 		if err != nil {
 			return err
+		}
+		if len(claimed.Answer) == 0 && kind == pipeline.ClaimResult {
+			key := claimed.PostingKey
+			if claimed, err = b.adopt(ctx, log, res); err != nil {
+				return errors.Join(err, b.life.Release(ctx, id, key, err.Error()))
+			}
 		}
 		used := claimed.PostingKey
 		b.counts.Add(1, 0, 0)
@@ -181,6 +208,11 @@ func (b *Bridge) relaySubmitted(ctx context.Context, d *worker.Delivery) error {
 		return err
 	}
 	rec, err := b.life.Waiting(ctx, res.JobId, res.Generation)
+	if errors.Is(err, pipeline.ErrNoAnswerYet) || (err == nil && len(rec.Answer) == 0) {
+		if _, err = b.adopt(ctx, d.Log, res); err == nil {
+			rec, err = b.life.Waiting(ctx, res.JobId, res.Generation)
+		}
+	}
 	if err != nil {
 		return relayed(d.Log, err)
 	}

@@ -594,3 +594,29 @@ func (l *Lifecycle) Close(ctx context.Context, rec *certdv1.JobRecord, note stri
 	})
 	return err
 }
+
+// Adopt stores the answer a result message carries in a record that holds
+// none: the result of a consumer of an older version, which published its
+// result before recording it and left storing the answer to the relay.
+// A record still waiting or running becomes RESULT_READY (EventFinish); a
+// RESULT_READY record without an answer gets it and keeps its state (and
+// any claim). A record that holds an answer is left alone. It returns the
+// record; ErrStale: the message is of another generation.
+func (l *Lifecycle) Adopt(ctx context.Context, res *certdv1.Result) (*certdv1.JobRecord, error) {
+	return l.p.Records.modify(ctx, res.JobId, func(r *certdv1.JobRecord) error {
+		if r.Generation != res.Generation {
+			return fmt.Errorf("job %s generation %d != %d: %w", r.Id, res.Generation, r.Generation, ErrStale)
+		}
+		if len(r.Answer) > 0 || len(res.Answer) == 0 {
+			return ErrNoChange
+		}
+		if r.State != sReady {
+			if err := l.move(r, EventFinish, sReady, res.ErrorReason); err != nil {
+				return err
+			}
+		}
+		storeAnswer(r, res)
+		r.LastError = res.ErrorReason
+		return nil
+	})
+}
