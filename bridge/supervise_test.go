@@ -36,10 +36,26 @@ func TestBrokenRelayStopsTheBridge(t *testing.T) {
 			ctx := waitCtx(t)
 			b := bridge.New(env.P, bridge.WithLogger(env.Log), bridge.WithXQueue(xq),
 				bridge.WithPollInterval(20*time.Millisecond), bridge.WithSourceChecks(50*time.Millisecond))
+			// The bridge's first heartbeat says its parts run: every source
+			// was bound before.
+			beats, err := env.P.Workers.WatchAll(ctx, jetstream.UpdatesOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer beats.Stop()
 			runCtx, stop := context.WithCancel(ctx)
 			defer stop()
 			done := make(chan error, 1)
 			go func() { done <- b.Run(runCtx) }()
+			for beat := jetstream.KeyValueEntry(nil); beat == nil; {
+				select {
+				case beat = <-beats.Updates():
+				case err := <-done:
+					t.Fatalf("bridge stopped at once: %v", err)
+				case <-ctx.Done():
+					t.Fatal("no heartbeat")
+				}
+			}
 
 			nc, err := nats.Connect(env.Server.ClientURL())
 			if err != nil {
