@@ -13,10 +13,18 @@
 // were held dead longer than the grace period.
 //
 // Exactly once, concretely: a submission is recorded in the job records
-// bucket under its submission_id before it is published, so a re-offer by
-// xqueue (after a lease, or from a racing worker) only refreshes the stored
-// key; the relay posts with the newest key and records the answer before it
-// acks, so a redelivered result is recognised and not posted again.
+// bucket under its submission_id before it is published
+// (pipeline.Lifecycle.Submit), so a re-offer by xqueue (after a lease, or
+// from a racing worker) only refreshes the stored key. A relay claims the
+// post in the record (posting_key), posts the answer stored in the record
+// with the newest key and records the outcome before it acks, so a
+// redelivered result is recognised and not posted again. The bridge never
+// sets a state itself: every change is a Lifecycle event.
+//
+// Parts: the two relays (each a worker.Pool over its durable consumer),
+// the intake (which holds the intake lock), the reaper and the heartbeat
+// run in one supervise group. A part that stops stops the bridge: Run
+// returns an error naming it, and the process exits.
 package bridge
 
 import (
