@@ -302,12 +302,6 @@ func (l *Lifecycle) Finish(ctx context.Context, a *Attempt, res *certdv1.Result)
 	return rec, l.Resend(ctx, rec)
 }
 
-// Answer stores an answer for a job that never ran (a body that cannot be
-// a job) and publishes it; otherwise as Finish.
-func (l *Lifecycle) Answer(ctx context.Context, rec *certdv1.JobRecord, res *certdv1.Result) (*certdv1.JobRecord, error) {
-	return l.Finish(ctx, NewAttempt(JobFromRecord(rec), int(rec.Attempts)), res)
-}
-
 func storeAnswer(r *certdv1.JobRecord, res *certdv1.Result) {
 	r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
 	r.Design, r.DesignNote = res.Design, res.DesignNote

@@ -300,3 +300,76 @@ func TestHappyPathWrites(t *testing.T) {
 		t.Errorf("second finish: %v, want ErrTransition", err)
 	}
 }
+
+// TestClaimsOfOnePost: a relay whose post was refused for its key drops
+// only its own claim, so a post the intake started meanwhile with the
+// newer key keeps its claim, and the relay's retry with the newer key
+// gives way to it: one post per job at a time.
+func TestClaimsOfOnePost(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-9", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+	if _, _, err := l.Submit(ctx, rec, "pulled"); err != nil {
+		t.Fatal(err)
+	}
+	job := pipeline.JobFromRecord(rec)
+	if _, err := l.Finish(ctx, pipeline.NewAttempt(job, 1), &certdv1.Result{JobId: job.Id, Ok: true, Answer: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimResult)
+	if err != nil || relay.PostingKey != "k1" {
+		t.Fatalf("relay claim: %v %q", err, relay.GetPostingKey())
+	}
+	// xqueue offers the submission again with k2; the intake posts it.
+	if _, err := l.Reoffered(ctx, job.Id, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	intake, err := l.Claim(ctx, job.Id, 0, pipeline.ClaimReoffer)
+	if err != nil || intake.PostingKey != "k2" {
+		t.Fatalf("re-offer claim: %v %q", err, intake.GetPostingKey())
+	}
+	if _, err := l.Claim(ctx, job.Id, 0, pipeline.ClaimReoffer); !errors.Is(err, pipeline.ErrPostUnderWay) {
+		t.Errorf("second re-offer claim: %v, want ErrPostUnderWay", err)
+	}
+	// The relay's k1 post is refused: it releases its own claim only.
+	if err := l.Release(ctx, job.Id, "k1", "incorrect key"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Records.Get(ctx, job.Id)
+	if err != nil || got.PostingKey != "k2" {
+		t.Fatalf("after the relay's release: claim %q (%v), want the intake's k2", got.GetPostingKey(), err)
+	}
+	if _, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimNewerKey); !errors.Is(err, pipeline.ErrPostUnderWay) {
+		t.Errorf("relay retry with the newer key: %v, want ErrPostUnderWay", err)
+	}
+	// A result redelivered while a claim is set does not post again.
+	if _, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimResult); !errors.Is(err, pipeline.ErrPostMayHaveHappened) {
+		t.Errorf("redelivered result: %v, want ErrPostMayHaveHappened", err)
+	}
+}
+
+// TestAdoptStoresAnAnswerOnce: the answer of a result message is stored
+// in a record that has none (moving a running record to RESULT_READY),
+// and never replaces an answer the record holds.
+func TestAdoptStoresAnAnswerOnce(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-10", State: certdv1.JobState_JOB_STATE_RUNNING}
+	if _, _, err := p.Records.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"a":1}`)})
+	if err != nil || got.State != certdv1.JobState_JOB_STATE_RESULT_READY || string(got.Answer) != `{"a":1}` {
+		t.Fatalf("adopt: %v, %v %q", err, got.GetState(), got.GetAnswer())
+	}
+	got, err = l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"a":2}`)})
+	if err != nil || string(got.Answer) != `{"a":1}` {
+		t.Errorf("second adopt: %v, answer %q, want the first kept", err, got.GetAnswer())
+	}
+	if _, err := l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Generation: 1, Answer: []byte(`{}`)}); !errors.Is(err, pipeline.ErrStale) {
+		t.Errorf("adopt of another generation: %v, want ErrStale", err)
+	}
+}
