@@ -131,7 +131,7 @@ func (l *Lifecycle) publish(ctx context.Context, rec *certdv1.JobRecord) error {
 	}
 	_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 		if r.Generation != rec.Generation || r.State != sQueued {
-			return ErrNoChange
+			return errNoChange
 		}
 		r.LastError = "publish failed: " + perr.Error()
 		return l.move(r, EventUndo, sAccepted, r.LastError)
@@ -150,7 +150,7 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 	case sAccepted:
 		cur, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sAccepted || r.Generation != rec.Generation {
-				return ErrNoChange
+				return errNoChange
 			}
 			return l.move(r, EventQueue, sQueued, "")
 		})
@@ -170,7 +170,7 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.JobRecord, error) {
 	return l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if r.XqueueKey == key {
-			return ErrNoChange
+			return errNoChange
 		}
 		r.XqueueKey = key
 		return nil
@@ -527,7 +527,7 @@ func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*ce
 	gen := rec.Generation
 	_, err = l.p.Records.modify(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
 		if r.Generation != gen || r.State != sQueued {
-			return ErrNoChange // a consumer took it: the publish got through
+			return errNoChange // a consumer took it: the publish got through
 		}
 		r.DeadAt = prevDead
 		r.LastError = "requeue failed: " + perr.Error()
@@ -562,7 +562,7 @@ func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason s
 	if perr := l.p.PublishResult(ctx, cur.Source, out); perr != nil {
 		_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sReady || r.Generation != rec.Generation {
-				return ErrNoChange
+				return errNoChange
 			}
 			return l.move(r, EventUndo, sDead, "giving up failed: "+perr.Error())
 		})
@@ -602,7 +602,7 @@ func (l *Lifecycle) Adopt(ctx context.Context, res *certdv1.Result) (*certdv1.Jo
 			return fmt.Errorf("job %s generation %d != %d: %w", r.Id, res.Generation, r.Generation, ErrStale)
 		}
 		if len(r.Answer) > 0 || len(res.Answer) == 0 {
-			return ErrNoChange
+			return errNoChange
 		}
 		if r.State != sReady {
 			if err := l.move(r, EventFinish, sReady, res.ErrorReason); err != nil {

@@ -16,9 +16,9 @@ import (
 // ErrNotFound is returned for a job id that has no record.
 var ErrNotFound = errors.New("job not found")
 
-// ErrNoChange may be returned by an Update function to leave the record as
-// it is; Update then returns the current record and no error.
-var ErrNoChange = errors.New("no change")
+// errNoChange may be returned by a modify function to leave the record as
+// it is; modify then returns the current record and no error.
+var errNoChange = errors.New("no change")
 
 // maxHistory bounds the state history kept in a record so that a job that
 // bounces for days does not grow its record without limit.
@@ -120,7 +120,7 @@ func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecor
 		if guess && (err != nil || proto.Equal(before, rec)) {
 			continue // decided on a copy that may be old: decide again on a fresh read
 		}
-		if errors.Is(err, ErrNoChange) {
+		if errors.Is(err, errNoChange) {
 			return rec, rev, nil
 		} else if err != nil {
 			return nil, 0, err
