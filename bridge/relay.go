@@ -58,8 +58,8 @@ func decodeResult(d *worker.Delivery) (*certdv1.Result, error) {
 
 // relayed settles a result message whose post did not happen: stale,
 // answered already, or a post under way elsewhere are done (nil); a job
-// with no record can never be posted (Drop); an answer not recorded yet
-// is tried again shortly; anything else is retried with backoff.
+// with no record can never be posted (Drop); anything else (an answer
+// not recorded yet, NATS or xqueue trouble) is retried with backoff.
 func relayed(log *slog.Logger, err error) error {
 	switch {
 	case err == nil:
@@ -72,8 +72,6 @@ func relayed(log *slog.Logger, err error) error {
 		return nil
 	case errors.Is(err, pipeline.ErrNotFound):
 		return worker.Drop("no job record")
-	case errors.Is(err, pipeline.ErrNoAnswerYet):
-		return worker.RetryAfter(time.Second, err)
 	}
 	return err
 }
