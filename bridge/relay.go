@@ -33,8 +33,9 @@ func (b *Bridge) newRelay(ctx context.Context, source certdv1.Source, handle wor
 	}
 	pool := worker.New(worker.Config{
 		Workers: b.relayWorkers, AckWait: b.p.AckWait(), Log: b.log, Metrics: b.metrics,
-		// Posts under way finish when the bridge stops, so that an answer
-		// the receiver accepted is always recorded.
+		// Posts under way may finish when the bridge stops (bounded), so
+		// that an answer the receiver accepted is recorded; a post cut
+		// off keeps its claim and is settled as unknown on redelivery.
 		DrainTimeout: b.callbackTimeout + acceptTimeout,
 		RetryBase:    time.Second, RetryLimit: 2 * time.Minute,
 		CheckEvery: b.checkEvery,
