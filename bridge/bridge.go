@@ -13,14 +13,23 @@
 // were held dead longer than the grace period.
 //
 // Exactly once, concretely: a submission is recorded in the job records
-// bucket under its submission_id before it is published, so a re-offer by
-// xqueue (after a lease, or from a racing worker) only refreshes the stored
-// key; the relay posts with the newest key and records the answer before it
-// acks, so a redelivered result is recognised and not posted again.
+// bucket under its submission_id before it is published
+// (pipeline.Lifecycle.Submit), so a re-offer by xqueue (after a lease, or
+// from a racing worker) only refreshes the stored key. A relay claims the
+// post in the record (posting_key), posts the answer stored in the record
+// with the newest key and records the outcome before it acks, so a
+// redelivered result is recognised and not posted again. The bridge never
+// sets a state itself: every change is a Lifecycle event.
+//
+// Parts: the two relays (each a worker.Pool over its durable consumer),
+// the intake (which holds the intake lock), the reaper and the heartbeat
+// run in one supervise group. A part that stops stops the bridge: Run
+// returns an error naming it, and the process exits.
 package bridge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -29,6 +38,8 @@ import (
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/supervise"
+	"github.com/certd-dev/certd/internal/worker"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -48,8 +59,9 @@ type Bridge struct {
 
 	pollInterval   time.Duration
 	lockTTL        time.Duration
-	noLock         bool   // tests only: pull without the intake lock
-	holderID       string // worker id plus a per-instance suffix
+	noLock         bool          // tests only: pull without the intake lock
+	checkEvery     time.Duration // tests only: how often the relays look their consumers up
+	holderID       string        // worker id plus a per-instance suffix
 	maxPending     uint64
 	lease          time.Duration
 	holdGrace      time.Duration
@@ -64,6 +76,9 @@ type Bridge struct {
 	hosts            *hostLimiter
 	attempts         *attemptCounter
 	worker           *certdv1.Worker
+
+	life    *pipeline.Lifecycle
+	metrics worker.Metrics
 
 	rate   *rateMeter
 	counts pipeline.Counters
@@ -146,6 +161,10 @@ func WithRegion(r string) Option {
 	return func(b *Bridge) { b.worker = pipeline.NewWorker("bridge", r) }
 }
 
+// WithMetrics sets where the relays' worker pools report each result
+// message and its outcome (the metrics seam of internal/worker).
+func WithMetrics(m worker.Metrics) Option { return func(b *Bridge) { b.metrics = m } }
+
 // New returns a bridge over an open pipeline.
 func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 	b := &Bridge{
@@ -172,47 +191,44 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 	}
 	b.log = b.log.With("component", "bridge")
 	b.holderID = b.worker.Id + "." + pipeline.NewUUID()[:8]
+	b.life = p.Lifecycle(b.worker.Id, b.worker.Region)
 	return b
 }
 
 // Run pulls and relays until ctx ends, then finishes the posts under way and
-// returns. It returns an error only if it could not start.
+// returns nil. Its parts (the relays, the intake with its lock, the reaper
+// and the heartbeat) run in one supervise group: a part that stops while
+// ctx is live (a relay whose consumer or stream is gone, say) stops the
+// whole bridge, and Run returns a *supervise.Stopped naming it.
 func (b *Bridge) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	run := func(f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				b.log.Error("bridge part stopped", "err", err)
-			}
-		}()
-	}
 	// Bind everything first, so that a failed start leaves nothing running.
-	relaySubmit, err := b.newRelay(ctx, pipeline.RelaySubmit, b.relaySubmitted)
+	relaySubmit, err := b.newRelay(ctx, certdv1.Source_SOURCE_SUBMIT, b.relaySubmitted)
 	if err != nil {
 		return err
 	}
-	var relayXq func(context.Context) error
+	g := supervise.New(ctx)
+	g.Add(pipeline.RelaySubmit, relaySubmit)
 	if b.xq != nil {
-		if relayXq, err = b.newRelay(ctx, pipeline.RelayXqueue, b.relayToXqueue); err != nil {
+		relayXq, err := b.newRelay(ctx, certdv1.Source_SOURCE_XQUEUE, b.relayToXqueue)
+		if err != nil {
 			return err
 		}
-	}
-	run(relaySubmit)
-	if relayXq != nil {
-		run(relayXq)
-		run(b.intake)
+		g.Add(pipeline.RelayXqueue, relayXq)
+		g.Add("intake", b.intake)
 	} else {
 		b.log.Info("no xqueue configured: intake off, relaying submitted jobs only")
 	}
-	run(b.reap)
-	run(func(ctx context.Context) error {
+	g.Add("reaper", b.reap)
+	g.Add("heartbeat", func(ctx context.Context) error {
 		b.p.Heartbeat(ctx, b.worker, b.counts.Fill, b.log)
 		return nil
 	})
-	wg.Wait()
-	return nil
+	err = g.Run()
+	var stopped *supervise.Stopped
+	if errors.As(err, &stopped) {
+		b.log.Error("bridge part stopped; stopping the bridge", "part", stopped.Part, "err", stopped.Err)
+	}
+	return err
 }
 
 // sleep waits for d or the end of ctx; it reports whether ctx is still live.

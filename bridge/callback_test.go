@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,26 +14,29 @@ import (
 
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-// submitted records a Submit job whose result is ready and publishes the
-// result, as a consumer would.
+// submitted records a Submit job and its answer, as the control service
+// and a consumer would (Lifecycle.Submit, then Finish, which publishes the
+// result). No consumer runs: the job message waits in its stream.
 func submitted(t *testing.T, ctx context.Context, env *testenv.Env, callback string) string {
 	t.Helper()
 	rec := &certdv1.JobRecord{
 		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
-		State: certdv1.JobState_JOB_STATE_RUNNING, Username: "jdoe", CourseId: "course-v1:a+b+c",
+		Username: "jdoe", CourseId: "course-v1:a+b+c",
 		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
 		Request:     []byte(body(t, create("jdoe", "Jane Doe"))),
 		CallbackUrl: callback,
 	}
-	if _, _, err := env.P.Records.Create(ctx, rec); err != nil {
+	life := env.P.Lifecycle("test-consumer", "")
+	if _, _, err := life.Submit(ctx, rec, "test"); err != nil {
 		t.Fatal(err)
 	}
 	res := &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"action":"create","username":"jdoe"}`)}
-	if err := env.P.PublishResult(ctx, certdv1.Source_SOURCE_SUBMIT, res); err != nil {
+	if _, err := life.Finish(ctx, pipeline.NewAttempt(pipeline.JobFromRecord(rec), 1), res); err != nil {
 		t.Fatal(err)
 	}
 	return rec.Id
@@ -174,5 +178,56 @@ func TestGivenUpCallbackKeepsAnswer(t *testing.T) {
 	}
 	if hits.Load() != 2 {
 		t.Errorf("%d callback attempts, want 2", hits.Load())
+	}
+}
+
+// TestResultOfOlderConsumerIsAdopted: a consumer of an older version
+// publishes its result before recording it and leaves the answer out of
+// the record. The relay stores the answer the message carries in the
+// record and delivers it, so that jobs in flight during an upgrade are
+// answered.
+func TestResultOfOlderConsumerIsAdopted(t *testing.T) {
+	env := testenv.Start(t, pipeline.Options{AckWait: 2 * time.Second})
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case got <- string(b):
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx := waitCtx(t)
+	rec := &certdv1.JobRecord{
+		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
+		State: certdv1.JobState_JOB_STATE_RUNNING, Username: "jdoe", CourseId: "course-v1:a+b+c",
+		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(), CallbackUrl: srv.URL + "/hook",
+	}
+	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipelinetest.Put(ctx, kv, rec); err != nil {
+		t.Fatal(err)
+	}
+	answer := `{"action":"create","username":"jdoe","old":"consumer"}`
+	if err := env.P.PublishResult(ctx, certdv1.Source_SOURCE_SUBMIT, &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	env.RunBridge(t, bridge.WithPrivateCallbacks(true))
+	select {
+	case b := <-got:
+		if b != answer {
+			t.Errorf("callback got %s, want %s", b, answer)
+		}
+	case <-ctx.Done():
+		t.Fatal("no callback")
+	}
+	done, err := testenv.WaitState(ctx, env, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(done.Answer) != answer || !done.AnswerOk || done.AnswersPosted != 1 {
+		t.Errorf("record: answer %q ok %v posted %d", done.Answer, done.AnswerOk, done.AnswersPosted)
 	}
 }

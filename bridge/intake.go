@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -51,14 +49,10 @@ func (b *Bridge) intake(ctx context.Context) error {
 		b.pullLoop(ctx, acc)
 		return nil
 	}
-	var placement *jetstream.Placement
-	if b.p.Opts.Cluster != "" {
-		placement = &jetstream.Placement{Cluster: b.p.Opts.Cluster}
-	}
 	// NATS may be unreachable for a while: keep trying; never pull
 	// without the lock.
 	for failures := 1; ; failures++ {
-		kv, err := intakelock.OpenBucket(ctx, b.p.JS, b.p.Opts.Replicas, placement)
+		kv, err := b.p.IntakeLockBucket(ctx)
 		if err == nil {
 			lock := intakelock.New(kv, queue, b.holderID, b.worker.Region, b.lockTTL, b.log)
 			err = lock.Run(ctx, func(tenure context.Context) { b.pullLoop(tenure, acc) })
@@ -270,8 +264,9 @@ func (a *acceptStage) repost(rec *certdv1.JobRecord) {
 	go func() {
 		defer a.reposts.Done()
 		defer func() { <-a.sem }()
-		if err := a.b.postXqueue(a.ctx, rec, true); err != nil {
-			a.b.log.Warn("answering a re-offered submission failed", "job", rec.Id, "err", err)
+		log := a.b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
+		if err := relayed(log, a.b.postXqueue(a.ctx, log, pipeline.ResultFromRecord(rec), pipeline.ClaimReoffer)); err != nil {
+			log.Warn("answering a re-offered submission failed", "err", err)
 		}
 	}()
 }
@@ -288,9 +283,11 @@ func (a *acceptStage) stop() {
 
 func jobID(submissionID int64) string { return "xq-" + strconv.FormatInt(submissionID, 10) }
 
-// accept records a pulled submission and publishes it, or, for a
-// submission seen before, refreshes its key and posts its answer at once
-// when one is waiting or was given already.
+// accept records a pulled submission and publishes it (Lifecycle.Submit),
+// or records a body that cannot be a job with its error answer
+// (Lifecycle.Reject); for a submission seen before, it refreshes its key
+// (Reoffered) and publishes it again if it may never have been published,
+// or posts its answer at once when one is waiting or was given already.
 func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 	sub := it.sub
 	id := jobID(sub.Header.SubmissionID)
@@ -307,7 +304,6 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 		Id:           id,
 		Source:       certdv1.Source_SOURCE_XQUEUE,
 		Action:       action,
-		State:        certdv1.JobState_JOB_STATE_ACCEPTED,
 		SubmissionId: sub.Header.SubmissionID,
 		XqueueKey:    sub.Header.SubmissionKey,
 		Username:     req.Username,
@@ -316,31 +312,38 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 		VerifyUuid:   pipeline.NewUUID(),
 		Request:      sub.Body,
 	}
-	created, existing, err := b.p.Records.Create(ctx, rec)
-	if err != nil {
-		return err
+	var created bool
+	var err error
+	if bad != nil {
+		res := &certdv1.Result{
+			JobId: id, Ok: false,
+			Answer:      pipeline.ErrorAnswer(rec.Username, rec.CourseId, bad.Error()),
+			ErrorReason: bad.Error(),
+		}
+		created, _, err = b.life.Reject(ctx, rec, res, "pulled from xqueue: "+bad.Error())
+		if created {
+			b.log.Warn("bad job body", "job", id, "reason", bad.Error())
+		}
+	} else {
+		created, _, err = b.life.Submit(ctx, rec, "pulled from xqueue")
+		if created {
+			b.log.Info("accepted", "job", id, "action", req.Action, "course_id", req.CourseID)
+		}
 	}
-	if created {
-		b.log.Info("accepted", "job", id, "action", req.Action, "course_id", req.CourseID)
-		return b.dispatch(ctx, rec, bad)
+	if created || err != nil {
+		return err
 	}
 	// Seen before: keep the newest key so the answer uses it.
-	rec, err = b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		if r.XqueueKey == sub.Header.SubmissionKey {
-			return pipeline.ErrNoChange
-		}
-		r.XqueueKey = sub.Header.SubmissionKey
-		return nil
-	})
+	rec, err = b.life.Reoffered(ctx, id, sub.Header.SubmissionKey)
 	if err != nil {
 		return err
 	}
-	b.log.Debug("offered again", "job", id, "state", rec.State.String(), "prior_state", existing.State.String())
+	b.log.Debug("offered again", "job", id, "state", rec.State.String())
 	switch rec.State {
-	case certdv1.JobState_JOB_STATE_ACCEPTED:
+	case certdv1.JobState_JOB_STATE_ACCEPTED, certdv1.JobState_JOB_STATE_QUEUED:
 		// Recorded but maybe never published (a crash in between): publish
-		// now. A publish that did happen is deduplicated by message id.
-		return b.dispatch(ctx, rec, bad)
+		// again. A publish that did happen is dropped by message id.
+		return b.life.Republish(ctx, rec)
 	case certdv1.JobState_JOB_STATE_RESULT_READY:
 		// The answer waits (an earlier post was refused for its key, or the
 		// relay has not got to it): post it now with the new key, unless a
@@ -357,29 +360,4 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 		acc.repost(rec)
 	}
 	return nil
-}
-
-// dispatch publishes a newly accepted job, or for a body that cannot be a
-// job, the error answer.
-func (b *Bridge) dispatch(ctx context.Context, rec *certdv1.JobRecord, bad error) error {
-	if bad != nil {
-		b.log.Warn("bad job body", "job", rec.Id, "reason", bad.Error())
-		res := &certdv1.Result{
-			JobId: rec.Id, Generation: rec.Generation, Ok: false, Permanent: true,
-			Answer:      pipeline.ErrorAnswer(rec.Username, rec.CourseId, bad.Error()),
-			ErrorReason: bad.Error(),
-		}
-		return b.p.PublishResult(ctx, rec.Source, res)
-	}
-	if err := b.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
-		return err
-	}
-	_, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_ACCEPTED {
-			return pipeline.ErrNoChange // a consumer got there first
-		}
-		b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_QUEUED, "", b.worker.Id, b.worker.Region)
-		return nil
-	})
-	return err
 }

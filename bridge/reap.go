@@ -7,13 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
-
-func nowpb() *timestamppb.Timestamp { return timestamppb.Now() }
 
 // reap answers, with an error, dead jobs held longer than the grace period:
 // the operator had their chance to Requeue or Fail them.
@@ -46,14 +42,15 @@ func (b *Bridge) reapOnce(ctx context.Context) error {
 			// The answer exists; only its callback failed. Posting an error
 			// answer would just fail the same way: keep the answer.
 			b.log.Warn("giving up on a callback; the answer stays in the job record", "job", r.Id)
-			if err := b.settle(ctx, r.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback given up after holding the job for "+b.holdGrace.String()+"; the answer stays in the record", false); err != nil {
+			note := "callback given up after holding the job for " + b.holdGrace.String() + "; the answer stays in the record"
+			if err := b.life.Close(ctx, r, note); err != nil && !errors.Is(err, pipeline.ErrNotHeld) {
 				return err
 			}
 			continue
 		}
 		reason := fmt.Sprintf("gave up after holding the job for %s: %s", b.holdGrace, r.LastError)
 		b.log.Warn("answering held job with an error", "job", r.Id, "held_since", r.DeadAt.AsTime())
-		if _, err := b.p.GiveUp(ctx, r, reason, b.worker.Id, b.worker.Region); err != nil && !errors.Is(err, pipeline.ErrNotHeld) {
+		if _, err := b.life.GiveUp(ctx, r, reason); err != nil && !errors.Is(err, pipeline.ErrNotHeld) {
 			return err
 		}
 	}

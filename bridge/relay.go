@@ -6,249 +6,182 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/worker"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
-// errSkip marks a result that needs no posting (stale or already answered).
-var errSkip = errors.New("skip")
-
-// relayFunc posts one result. A nil error acks the message; errRetry naks
-// it with backoff; errTerm drops it (only for undecodable messages).
-type relayFunc func(ctx context.Context, rec *certdv1.JobRecord) error
-
-var (
-	errRetry = errors.New("retry later")
-	errTerm  = errors.New("cannot be processed")
-)
-
-// newRelay binds to a durable results consumer and returns the loop that
-// serves it with a pool of posting goroutines.
-func (b *Bridge) newRelay(ctx context.Context, durable string, post relayFunc) (func(context.Context) error, error) {
-	cons, err := b.p.JS.Consumer(ctx, pipeline.ResultsStream, durable)
+// newRelay binds to the durable results consumer of source and returns
+// the part that serves it on a worker pool of relayWorkers: the pool
+// pulls, keeps posts alive and settles each message from what handle
+// returns (worker.Handler).
+func (b *Bridge) newRelay(ctx context.Context, source certdv1.Source, handle worker.Handler) (func(context.Context) error, error) {
+	durable := pipeline.RelayName(source)
+	cons, err := b.p.ResultMessages(ctx, source)
 	if err != nil {
-		return nil, fmt.Errorf("bind %s: %w", durable, err)
+		return nil, err
 	}
+	pool := worker.New(worker.Config{
+		Workers: b.relayWorkers, AckWait: b.p.AckWait(), Log: b.log, Metrics: b.metrics,
+		// Posts under way may finish when the bridge stops (bounded), so
+		// that an answer the receiver accepted is recorded; a post cut
+		// off keeps its claim and is settled as unknown on redelivery.
+		DrainTimeout: b.callbackTimeout + acceptTimeout,
+		RetryBase:    time.Second, RetryLimit: 2 * time.Minute,
+		CheckEvery: b.checkEvery,
+	})
 	return func(ctx context.Context) error {
-		it, err := cons.Messages(jetstream.PullMaxMessages(b.relayWorkers))
-		if err != nil {
-			return fmt.Errorf("consume %s: %w", durable, err)
-		}
-		// Posts under way finish with their own context when ctx ends, so an
-		// answer xqueue accepted is always recorded.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, b.relayWorkers)
-		defer wg.Wait()
-		defer it.Stop()
-		for {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return nil
-			}
-			msg, err := it.Next(jetstream.NextContext(ctx))
-			if err != nil {
-				<-sem
-				if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					return nil
-				}
-				b.log.Warn("relay receive failed", "consumer", durable, "err", err)
-				if !sleep(ctx, time.Second) {
-					return nil
-				}
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				b.relayMsg(context.WithoutCancel(ctx), msg, post)
-			}()
-		}
+		return pool.Run(ctx, worker.Source{Name: durable, Consumer: cons, Handle: handle})
 	}, nil
 }
 
-// relayMsg stores a result in its record, posts it and settles the message.
-func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc) {
+// decodeResult reads a result message. The message only says that the
+// answer of a job generation waits in its record; the relays post the
+// record's answer.
+func decodeResult(d *worker.Delivery) (*certdv1.Result, error) {
 	res := &certdv1.Result{}
-	if err := proto.Unmarshal(msg.Data(), res); err != nil || res.JobId == "" {
-		b.log.Error("undecodable result dropped", "subject", msg.Subject(), "err", err)
-		_ = msg.TermWithReason("undecodable result")
-		return
+	if err := proto.Unmarshal(d.Msg.Data(), res); err != nil || res.JobId == "" {
+		return nil, worker.Drop(fmt.Sprintf("undecodable result on %s: %v", d.Msg.Subject(), err))
 	}
-	log := b.log.With("job", res.JobId)
-	rec, err := b.p.Records.Update(ctx, res.JobId, func(r *certdv1.JobRecord) error {
-		if res.Generation < r.Generation || r.State == certdv1.JobState_JOB_STATE_ANSWERED ||
-			r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN {
-			// Answered, or maybe answered: only a re-offer by xqueue
-			// (handled by intake) may post again.
-			return errSkip
-		}
-		if r.PostingKey != "" {
-			return nil // a post is under way or was cut off; post() decides
-		}
-		r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
-		if res.Ok {
-			r.DownloadUrl, r.VerifyUrl = res.DownloadUrl, res.VerifyUrl
-		}
-		if r.State != certdv1.JobState_JOB_STATE_RESULT_READY {
-			b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, res.ErrorReason, res.Worker, res.Region)
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errSkip):
-		log.Debug("result already answered or stale")
-		_ = msg.Ack()
-		return
-	case errors.Is(err, pipeline.ErrNotFound):
-		log.Error("result for a job with no record dropped")
-		_ = msg.TermWithReason("no job record")
-		return
-	case err != nil:
-		log.Warn("record result failed", "err", err)
-		b.nak(msg)
-		return
-	}
-	b.counts.Add(1, 0, 0)
-	stop := pipeline.KeepAlive(ctx, msg, b.p.Opts.AckWait/3)
-	err = post(ctx, rec)
-	stop()
-	b.counts.Add(-1, 0, 0)
+	d.Annotate("job", res.JobId, "generation", res.Generation)
+	return res, nil
+}
+
+// relayed settles a result message whose post did not happen: stale,
+// answered already, or a post under way elsewhere are done (nil); a job
+// with no record can never be posted (Drop); anything else (an answer
+// not recorded yet, NATS or xqueue trouble) is retried with backoff.
+func relayed(log *slog.Logger, err error) error {
 	switch {
 	case err == nil:
-		b.rate.add(1)
-		if rec.AnswerOk {
-			b.counts.Add(0, 1, 0)
-		} else {
-			b.counts.Add(0, 0, 1)
-		}
-		if err := msg.DoubleAck(ctx); err != nil {
-			log.Warn("ack result failed (it will be skipped when redelivered)", "err", err)
-		}
-	case errors.Is(err, errTerm):
-		_ = msg.TermWithReason(err.Error())
-	default:
-		var ri *retryIn
-		if errors.As(err, &ri) {
-			if !ri.free {
-				log.Debug("result put back", "retry_in", ri.d)
-			}
-			_ = msg.NakWithDelay(ri.d)
-			return
-		}
-		log.Warn("posting result failed; will retry", "err", err)
-		b.nak(msg)
+		return nil
+	case errors.Is(err, pipeline.ErrStale), errors.Is(err, pipeline.ErrDone), errors.Is(err, pipeline.ErrPostUnderWay):
+		log.Debug("result needs no post", "reason", err)
+		return nil
+	case errors.Is(err, pipeline.ErrPostMayHaveHappened):
+		log.Warn("an earlier post of this answer may have reached xqueue; not posting again")
+		return nil
+	case errors.Is(err, pipeline.ErrNotFound):
+		return worker.Drop("no job record")
 	}
+	return err
 }
 
-func (b *Bridge) nak(msg jetstream.Msg) {
-	n := uint64(1)
-	if md, err := msg.Metadata(); err == nil {
-		n = md.NumDelivered
+// relayToXqueue posts the answer a result message announces with
+// put_result.
+func (b *Bridge) relayToXqueue(ctx context.Context, d *worker.Delivery) error {
+	res, err := decodeResult(d)
+	if err != nil {
+		return err
 	}
-	_ = msg.NakWithDelay(pipeline.Backoff(int(n), time.Second, 2*time.Minute))
+	return relayed(d.Log, b.postXqueue(ctx, d.Log, res, pipeline.ClaimResult))
 }
 
-// relayToXqueue posts a result with put_result.
-func (b *Bridge) relayToXqueue(ctx context.Context, rec *certdv1.JobRecord) error {
-	return b.postXqueue(ctx, rec, false)
+// adopt stores the answer of a result message from a consumer of an older
+// version (which published before it recorded, and left the answer to the
+// relay) in the record, so that the record holds it as it does for every
+// other job. Results of current consumers never need it.
+func (b *Bridge) adopt(ctx context.Context, log *slog.Logger, res *certdv1.Result) (*certdv1.JobRecord, error) {
+	if res == nil || len(res.Answer) == 0 {
+		return nil, fmt.Errorf("job %s: %w", res.GetJobId(), pipeline.ErrNoAnswerYet)
+	}
+	log.Info("storing the answer of a result the record lacks (a consumer of an older version)")
+	return b.life.Adopt(ctx, res)
 }
 
-// postXqueue posts the stored answer of rec with the newest key and records
-// the outcome. Before posting it claims the post in the record
-// (posting_key, by compare-and-set). A relay that finds a claim it did not
-// make (an earlier relay crashed after posting, or another one is posting
-// now) does not post: it records the outcome as unknown, and the answer is
-// posted again only if xqueue offers the submission again. reoffer is true
-// on that path: xqueue has just shown that no answer was accepted.
-func (b *Bridge) postXqueue(ctx context.Context, rec *certdv1.JobRecord, reoffer bool) error {
-	log := b.log.With("job", rec.Id, "submission_id", rec.SubmissionId)
-	yield := false // retrying with a newer key: give way to any other poster
+// postXqueue posts the answer stored in a job's record with the newest key
+// and records the outcome. Before posting it claims the post in the record
+// (Lifecycle.Claim; kind says what a claim found set means). ClaimReoffer
+// is the intake's path: xqueue has just shown that no answer was accepted.
+func (b *Bridge) postXqueue(ctx context.Context, log *slog.Logger, res *certdv1.Result, kind pipeline.ClaimKind) error {
+	id, gen := res.JobId, res.Generation
+	adopted := false
 	for attempt := 0; ; attempt++ {
-		unknown := false
-		claimed, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-			unknown = false
-			if !reoffer && (r.State == certdv1.JobState_JOB_STATE_ANSWERED || r.State == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN) {
-				return errSkip
+		claimed, err := b.life.Claim(ctx, id, gen, kind)
+		if errors.Is(err, pipeline.ErrNoAnswerYet) && kind == pipeline.ClaimResult && !adopted {
+			adopted = true
+			if _, err := b.adopt(ctx, log, res); err != nil {
+				return err
 			}
-			if r.PostingKey != "" {
-				if reoffer || yield {
-					// A post is under way: at most one per job. If xqueue
-					// refuses its key it retries at once with the newest.
-					return errSkip
-				}
-				unknown = true
-				r.PostingKey = ""
-				b.p.Records.Transition(r, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN,
-					"an earlier post may have reached xqueue; answered again only if xqueue offers it again", b.worker.Id, b.worker.Region)
-				return nil
-			}
-			r.PostingKey = r.XqueueKey
-			return nil
-		})
-		switch {
-		case errors.Is(err, errSkip):
-			return nil
-		case err != nil:
+			claimed, err = b.life.Claim(ctx, id, gen, kind)
+		}
+		if err != nil {
 			return err
-		case unknown:
-			log.Warn("an earlier post of this answer may have reached xqueue; not posting again")
-			return nil
+		}
+		if len(claimed.Answer) == 0 && kind == pipeline.ClaimResult {
+			key := claimed.PostingKey
+			if claimed, err = b.adopt(ctx, log, res); err != nil {
+				return errors.Join(err, b.life.Release(ctx, id, key, err.Error()))
+			}
 		}
 		used := claimed.PostingKey
+		b.counts.Add(1, 0, 0)
 		err = b.xq.PutResult(ctx, xqueue.Header{SubmissionID: claimed.SubmissionId, SubmissionKey: used}, claimed.Answer)
+		b.counts.Add(-1, 0, 0)
 		switch {
 		case err == nil:
-			if err := b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(claimed), true); err != nil {
+			if err := b.life.Settle(ctx, id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(claimed), true); err != nil {
 				// The claim stays: a redelivery records the outcome as
 				// unknown instead of posting twice.
 				return fmt.Errorf("answer posted but not recorded: %w", err)
 			}
+			b.answered(claimed)
 			log.Info("answered", "ok", claimed.AnswerOk)
 			return nil
 		case errors.Is(err, xqueue.ErrOutcomeUnknown):
 			log.Warn("put_result outcome unknown; will answer again if xqueue offers it again", "err", err)
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, err.Error(), false)
+			return b.life.Settle(ctx, id, certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN, err.Error(), false)
 		case errors.Is(err, xqueue.ErrNoSubmission):
 			log.Warn("xqueue no longer has this submission", "err", err)
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, err.Error(), false)
+			return b.life.Settle(ctx, id, certdv1.JobState_JOB_STATE_ANSWERED, err.Error(), false)
 		case errors.Is(err, xqueue.ErrRejected):
 			// xqueue refused the body itself ("Incorrect reply format"):
 			// retrying the same body cannot help; hold it for an operator.
 			log.Error("xqueue refused the answer; holding the job", "err", err)
-			return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, err.Error(), false)
+			return b.life.Settle(ctx, id, certdv1.JobState_JOB_STATE_DEAD, err.Error(), false)
 		}
-		// Every other failure certainly did not post: release the claim.
-		if cerr := b.release(ctx, rec.Id, used, err.Error()); cerr != nil {
+		// Every other failure certainly did not post: drop our claim.
+		if cerr := b.life.Release(ctx, id, used, err.Error()); cerr != nil {
 			return cerr
 		}
 		if errors.Is(err, xqueue.ErrIncorrectKey) {
-			fresh, gerr := b.p.Records.Get(ctx, rec.Id)
+			fresh, gerr := b.p.Records.Get(ctx, id)
 			if gerr != nil {
 				return gerr
 			}
 			if fresh.XqueueKey != used && attempt < 5 {
-				yield = true
-				continue // the bridge has seen a newer key meanwhile
+				// The bridge has seen a newer key meanwhile: post with it,
+				// giving way to any other poster.
+				kind = pipeline.ClaimNewerKey
+				continue
 			}
 			// xqueue leased the submission again: the bridge records the
 			// new key when it pulls the re-offer.
-			return fmt.Errorf("%w: waiting for xqueue to offer the submission again: %w", errRetry, err)
+			return fmt.Errorf("waiting for xqueue to offer the submission again: %w", err)
 		}
 		// Unreachable, 5xx before processing, authentication or a bad
 		// reply: xqueue is having trouble; retry later with backoff.
-		return fmt.Errorf("%w: %w", errRetry, err)
+		return fmt.Errorf("put_result: %w", err)
+	}
+}
+
+// answered counts an answer delivered.
+func (b *Bridge) answered(rec *certdv1.JobRecord) {
+	b.rate.add(1)
+	if rec.AnswerOk {
+		b.counts.Add(0, 1, 0)
+	} else {
+		b.counts.Add(0, 0, 1)
 	}
 }
 
@@ -259,116 +192,107 @@ func answerNote(r *certdv1.JobRecord) string {
 	return "answered with error: " + r.ErrorReason
 }
 
-// settle records the outcome of a post and releases the claim.
-func (b *Bridge) settle(ctx context.Context, id string, state certdv1.JobState, note string, posted bool) error {
-	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		r.PostingKey = ""
-		if posted {
-			r.AnswersPosted++
-		} else {
-			r.LastError = note
-		}
-		if state == certdv1.JobState_JOB_STATE_DEAD {
-			r.DeadAt = nowpb()
-		}
-		b.p.Records.Transition(r, state, note, b.worker.Id, b.worker.Region)
-		return nil
-	})
-	return err
-}
-
-// release drops this poster's claim (made with key used) of a post that
-// certainly did not reach xqueue; a claim made since by someone else stays.
-func (b *Bridge) release(ctx context.Context, id, used, note string) error {
-	_, err := b.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		if r.PostingKey == used {
-			r.PostingKey = ""
-		}
-		r.LastError = note
-		return nil
-	})
-	return err
-}
-
-// relaySubmitted delivers the answer of a submitted job to its callback URL
-// (if any). The answer also stays in the job record. A receiver gets at
-// most callbackPerHost posts at once; a job whose host is busy is put back
-// with a short delay without counting an attempt, so a slow receiver holds
-// at most that many relay workers. Failed attempts (no answer, 3xx, 5xx,
-// 408, 429, an unresolvable host) are retried by NakWithDelay with backoff
-// (or the receiver's Retry-After), callbackAttempts times in all; then the
-// job is held dead with the reason, for Requeue or Fail.
-func (b *Bridge) relaySubmitted(ctx context.Context, rec *certdv1.JobRecord) error {
-	if rec.CallbackUrl == "" {
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+// relaySubmitted delivers the answer of a submitted job, as stored in its
+// record, to its callback URL (if any). The answer also stays in the job
+// record. A receiver gets at most callbacksPerHost posts at once; a job
+// whose host is busy is put back with a short delay without counting an
+// attempt, so a slow receiver holds at most that many relay workers.
+// Failed attempts (no answer, 3xx, 5xx, 408, 429, an unresolvable host)
+// are put back with backoff (or the receiver's Retry-After),
+// callbackAttempts times in all; then the job is held dead with the
+// reason, for Requeue or Fail.
+func (b *Bridge) relaySubmitted(ctx context.Context, d *worker.Delivery) error {
+	res, err := decodeResult(d)
+	if err != nil {
+		return err
 	}
-	log := b.log.With("job", rec.Id, "callback", redactURL(rec.CallbackUrl))
+	rec, err := b.life.Waiting(ctx, res.JobId, res.Generation)
+	if errors.Is(err, pipeline.ErrNoAnswerYet) || (err == nil && len(rec.Answer) == 0) {
+		if _, err = b.adopt(ctx, d.Log, res); err == nil {
+			rec, err = b.life.Waiting(ctx, res.JobId, res.Generation)
+		}
+	}
+	if err != nil {
+		return relayed(d.Log, err)
+	}
+	return b.callbackAnswer(ctx, d.Log, rec)
+}
+
+// errReceiverBusy puts back a callback whose host has its limit of posts
+// in flight; it is not an attempt.
+var errReceiverBusy = errors.New("callback receiver busy")
+
+func (b *Bridge) callbackAnswer(ctx context.Context, log *slog.Logger, rec *certdv1.JobRecord) error {
+	settle := func(to certdv1.JobState, note string, posted bool) error {
+		if err := b.life.Settle(ctx, rec.Id, to, note, posted); err != nil {
+			return err
+		}
+		if to == certdv1.JobState_JOB_STATE_ANSWERED {
+			b.answered(rec)
+		}
+		return nil
+	}
+	if rec.CallbackUrl == "" {
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+	}
+	log = log.With("callback", redactURL(rec.CallbackUrl))
 	host, err := callbackHost(rec.CallbackUrl)
 	if err != nil {
 		log.Warn("callback refused", "reason", err.Error())
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
 	}
 	if !b.hosts.acquire(host) {
-		return &retryIn{d: b.callbackBackoff / 2, free: true}
+		return worker.RetryAfter(b.callbackBackoff/2, errReceiverBusy)
 	}
+	b.counts.Add(1, 0, 0)
 	actx, cancel := context.WithTimeout(ctx, b.callbackTimeout)
 	status, retryAfter, err := b.callback(actx, rec.CallbackUrl, rec.Answer)
 	cancel()
 	b.hosts.release(host)
+	b.counts.Add(-1, 0, 0)
 	var failure string
 	switch {
 	case errors.Is(err, errPrivateAddress):
 		log.Warn("callback refused: not a public address")
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
-	case errors.Is(err, errTerm):
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+errPrivateAddress.Error(), false)
+	case errors.Is(err, errBadCallback):
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, "callback not sent: "+err.Error(), false)
 	case err != nil:
 		failure = err.Error()
 	case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 		// The receiver will never take it; keep the answer in the record.
 		b.attempts.done(rec.Id)
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, fmt.Sprintf("callback refused the answer: HTTP %d", status), false)
 	case status >= 300:
 		failure = fmt.Sprintf("callback %s: HTTP %d", redactURL(rec.CallbackUrl), status)
 	default:
 		b.attempts.done(rec.Id)
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+		return settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
 	}
 	n := b.attempts.failed(rec.Id)
 	if n >= b.callbackAttempts {
 		b.attempts.done(rec.Id)
 		reason := fmt.Sprintf("%s %d times, last: %s", callbackFailedPrefix, n, failure)
 		log.Error("callback given up; job held for Requeue or Fail", "reason", reason)
-		return b.settle(ctx, rec.Id, certdv1.JobState_JOB_STATE_DEAD, reason, false)
+		return settle(certdv1.JobState_JOB_STATE_DEAD, reason, false)
 	}
 	wait := pipeline.Backoff(n, b.callbackBackoff, 10*time.Minute)
 	wait = max(wait, min(retryAfter, 30*time.Minute))
 	log.Warn("callback failed; will retry", "attempt", n, "retry_in", wait.Round(time.Millisecond), "err", failure)
-	return &retryIn{d: wait, err: errors.New(failure)}
+	return worker.RetryAfter(wait, errors.New(failure))
 }
 
 // callbackFailedPrefix starts the reason of a job held for its callback.
 const callbackFailedPrefix = "callback failed"
 
-// retryIn asks relayMsg to put the message back for d. free marks a
-// message that was not attempted (its receiver was busy).
-type retryIn struct {
-	d    time.Duration
-	free bool
-	err  error
-}
-
-func (r *retryIn) Error() string {
-	if r.free {
-		return "receiver busy"
-	}
-	return r.err.Error()
-}
+// errBadCallback: a callback request that cannot even be built; it is
+// never retried.
+var errBadCallback = errors.New("callback cannot be sent")
 
 func (b *Bridge) callback(ctx context.Context, url string, body []byte) (int, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: callback %s: %w", errTerm, redactURL(url), err)
+		return 0, 0, fmt.Errorf("%w: callback %s: %w", errBadCallback, redactURL(url), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.callbackClient.Do(req)

@@ -99,14 +99,14 @@ func New(p *pipeline.Pipeline, h JobHandler, opts ...Option) *Consumer {
 func (c *Consumer) Run(ctx context.Context) error {
 	var sources []worker.Source
 	for _, a := range pipeline.Actions {
-		cons, err := c.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(a))
+		cons, err := c.p.JobMessages(ctx, a)
 		if err != nil {
-			return fmt.Errorf("bind consumer %s: %w", pipeline.ConsumerName(a), err)
+			return err
 		}
 		sources = append(sources, worker.Source{Name: pipeline.ConsumerName(a), Consumer: cons, Handle: c.handle, Pull: c.p.Opts.JobPullOpts(c.worker.Region)})
 	}
 	pool := worker.New(worker.Config{
-		Workers: c.workers, AckWait: c.p.Opts.AckWait, DrainTimeout: c.drainTimeout,
+		Workers: c.workers, AckWait: c.p.AckWait(), DrainTimeout: c.drainTimeout,
 		RetryBase: c.retryBase, RetryLimit: maxRetryDelay, Log: c.log, Metrics: c.metrics,
 	})
 	c.log.Info("consumer started", "workers", c.workers, "region", c.worker.Region)

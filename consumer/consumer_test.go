@@ -99,7 +99,7 @@ func TestConsumerKilledMidJob(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the job never reached the first consumer")
 	}
-	victim.NC.Close() // the crash: no ack, no nak, no result
+	victim.Conn().Close() // the crash: no ack, no nak, no result
 
 	env.RunConsumer(t, nil, nil)
 	cbs, err := xs.WaitCallbacks(ctx, 1)

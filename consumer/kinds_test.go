@@ -13,6 +13,7 @@ import (
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/internal/failure"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -124,10 +125,13 @@ func TestAnswerRecordedButNotPublishedIsSent(t *testing.T) {
 	}
 	// The crash: the answer is in the record, no result was published.
 	stored := []byte(`{"action":"create","stored":"yes"}`)
-	if _, err := env.P.Records.Update(ctx, jobID, func(r *certdv1.JobRecord) error {
+	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipelinetest.Change(ctx, kv, jobID, func(r *certdv1.JobRecord) {
 		r.Answer, r.AnswerOk = stored, true
-		env.P.Records.Transition(r, certdv1.JobState_JOB_STATE_RESULT_READY, "", "crashed-worker", "")
-		return nil
+		pipelinetest.SetState(r, certdv1.JobState_JOB_STATE_RESULT_READY, "", "crashed-worker")
 	}); err != nil {
 		t.Fatal(err)
 	}

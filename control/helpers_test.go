@@ -22,6 +22,7 @@ import (
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -168,23 +169,26 @@ func put(t *testing.T, p *pipeline.Pipeline, r rec) *certdv1.JobRecord {
 		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
 		SubmissionId: 1, XqueueKey: "k",
 	}
-	if created, _, err := p.Records.Create(ctx, jr); err != nil || !created {
-		t.Fatalf("create %s: %v (created %v)", r.id, err, created)
+	if !r.created.IsZero() {
+		jr.CreatedAt = timestamppb.New(r.created)
 	}
-	out, err := p.Records.Update(ctx, r.id, func(x *certdv1.JobRecord) error {
-		if !r.created.IsZero() {
-			x.CreatedAt = timestamppb.New(r.created)
+	jr.LastError, jr.Worker = r.lastError, r.worker
+	jr.History = []*certdv1.StateChange{{State: jr.State, At: timestamppb.Now()}}
+	if r.state != 0 && r.state != jr.State {
+		if r.state == certdv1.JobState_JOB_STATE_DEAD {
+			jr.DeadAt = timestamppb.Now()
+			jr.Attempts = 2
 		}
-		x.LastError, x.Worker = r.lastError, r.worker
-		if r.state != 0 && r.state != x.State {
-			if r.state == certdv1.JobState_JOB_STATE_DEAD {
-				x.DeadAt = timestamppb.Now()
-				x.Attempts = 2
-			}
-			p.Records.Transition(x, r.state, "test", r.worker, "")
-		}
-		return nil
-	})
+		pipelinetest.SetState(jr, r.state, "test", r.worker)
+	}
+	kv, err := pipelinetest.Bucket(ctx, p.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pipelinetest.Put(ctx, kv, jr); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Records.Get(ctx, r.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +202,11 @@ func fetch(t *testing.T, p *pipeline.Pipeline, stream, durable string, want int)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := p.JS.Consumer(ctx, stream, durable)
+	js, err := jetstream.New(p.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.Consumer(ctx, stream, durable)
 	if err != nil {
 		t.Fatal(err)
 	}

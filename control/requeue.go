@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -158,46 +156,33 @@ func (s *Service) Requeue(ctx context.Context, req *certdv1.RequeueRequest) (*ce
 	return resp, nil
 }
 
-// requeue moves one record to a new generation and publishes it. If the
-// publish fails the record goes back to its former state (keeping the new
-// generation, so a publish that did get through is skipped by consumers).
+// lifecycle is the lifecycle of job records, acting as this service.
+func (s *Service) lifecycle() *pipeline.Lifecycle {
+	return s.p.Lifecycle(s.worker.Id, s.worker.Region)
+}
+
+// requeue moves one record to a new generation and publishes it
+// (Lifecycle.Requeue). If the publish fails the record goes back to its
+// former state (keeping the new generation, so a publish that did get
+// through is skipped by consumers).
 func (s *Service) requeue(ctx context.Context, id string) error {
 	var prev certdv1.JobState
-	var prevDead *timestamppb.Timestamp
-	rec, err := s.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	rec, err := s.lifecycle().Requeue(ctx, id, "requeued by operator", func(r *certdv1.JobRecord) error {
 		if reason := s.requeueBlocker(r); reason != "" {
 			return &skip{reason: "changed meanwhile: " + reason}
 		}
-		prev, prevDead = r.State, r.DeadAt
-		r.Generation++
-		r.Attempts = 0
-		r.DeadAt = nil
-		s.p.Records.Transition(r, certdv1.JobState_JOB_STATE_QUEUED, "requeued by operator", s.worker.Id, s.worker.Region)
+		prev = r.State
 		return nil
 	})
 	if err != nil {
+		var sk *skip
+		if !errors.As(err, &sk) {
+			s.log.Error("requeue failed", "job", id, "err", err)
+		}
 		return err
 	}
-	perr := s.p.PublishJob(ctx, pipeline.JobFromRecord(rec))
-	if perr == nil {
-		s.log.Info("job requeued", "job", id, "generation", rec.Generation, "was", prev.String())
-		return nil
-	}
-	gen := rec.Generation
-	note := "requeue failed: " + perr.Error()
-	_, err = s.p.Records.Update(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
-		if r.Generation != gen || r.State != certdv1.JobState_JOB_STATE_QUEUED {
-			return pipeline.ErrNoChange // a consumer took it: the publish got through
-		}
-		r.DeadAt = prevDead
-		r.LastError = note
-		s.p.Records.Transition(r, prev, note, s.worker.Id, s.worker.Region)
-		return nil
-	})
-	if err != nil {
-		s.log.Error("requeue failed and the record could not be restored", "job", id, "publish_err", perr, "err", err)
-	}
-	return fmt.Errorf("publish failed: %w", perr)
+	s.log.Info("job requeued", "job", id, "generation", rec.Generation, "was", prev.String())
+	return nil
 }
 
 // Fail gives up on held (DEAD) jobs: it publishes the error answer now
@@ -245,10 +230,10 @@ func failReason(given string, rec *certdv1.JobRecord) string {
 	return "given up by an operator"
 }
 
-// fail answers a held job now (see pipeline.GiveUp: of Fail, the reaper and
-// Requeue, only one wins).
+// fail answers a held job now (see Lifecycle.GiveUp: of Fail, the reaper
+// and Requeue, only one wins).
 func (s *Service) fail(ctx context.Context, rec *certdv1.JobRecord, reason string) error {
-	if _, err := s.p.GiveUp(ctx, rec, reason, s.worker.Id, s.worker.Region); err != nil {
+	if _, err := s.lifecycle().GiveUp(ctx, rec, reason); err != nil {
 		if errors.Is(err, pipeline.ErrNotHeld) {
 			return fmt.Errorf("not held any more (requeued or given up meanwhile)")
 		}

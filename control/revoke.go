@@ -113,13 +113,7 @@ func (s *Service) Revoke(ctx context.Context, req *certdv1.RevokeRequest) (*cert
 // recordRevocation notes the revocation on the job record (best effort:
 // the status entry is the authority).
 func (s *Service) recordRevocation(ctx context.Context, id string, at time.Time, reason string) {
-	_, err := s.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
-		if r.RevokedAt == nil {
-			r.RevokedAt, r.RevokeReason = timestamppb.New(at), reason
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.lifecycle().Revoked(ctx, id, at, reason); err != nil {
 		s.log.Warn("revoked, but the job record does not say so", "job", id, "err", err)
 	}
 }

@@ -257,7 +257,7 @@ func Serve(ctx context.Context, addr string, svc *Service, cfg ServerConfig) err
 // setHealth reports SERVING while the pipeline's NATS connection is up.
 func (s *Server) setHealth() {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if nc := s.svc.p.NC; nc == nil || nc.IsConnected() {
+	if nc := s.svc.p.Conn(); nc == nil || nc.IsConnected() {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	s.health.SetServingStatus("", st)
@@ -266,7 +266,7 @@ func (s *Server) setHealth() {
 
 // watchHealth follows the NATS connection's state until ctx ends.
 func (s *Server) watchHealth(ctx context.Context) {
-	nc := s.svc.p.NC
+	nc := s.svc.p.Conn()
 	if nc == nil {
 		return
 	}

@@ -3,12 +3,10 @@ package control
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/certd-dev/certd/internal/intakelock"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -39,7 +37,7 @@ func (s *Service) GetStatus(ctx context.Context, _ *certdv1.GetStatusRequest) (_
 	resp.IntakePaused = in.Paused
 	resp.Intake = in
 
-	holders, err := intakelock.Holders(ctx, s.p.JS)
+	holders, err := s.p.IntakeHolders(ctx)
 	if err != nil {
 		return nil, s.grpcError("status", err)
 	}
@@ -52,13 +50,9 @@ func (s *Service) GetStatus(ctx context.Context, _ *certdv1.GetStatusRequest) (_
 
 	for _, a := range pipeline.Actions {
 		name := pipeline.ConsumerName(a)
-		c, err := s.p.JS.Consumer(ctx, pipeline.JobsStream, name)
+		info, err := s.p.JobStats(ctx, a)
 		if err != nil {
-			return nil, s.grpcError("status", fmt.Errorf("consumer %s: %w", name, err))
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return nil, s.grpcError("status", fmt.Errorf("consumer %s info: %w", name, err))
+			return nil, s.grpcError("status", err)
 		}
 		resp.Actions = append(resp.Actions, &certdv1.ActionStatus{
 			Action:       a,
@@ -70,15 +64,10 @@ func (s *Service) GetStatus(ctx context.Context, _ *certdv1.GetStatusRequest) (_
 		})
 	}
 
-	rs, err := s.p.JS.Stream(ctx, pipeline.ResultsStream)
+	resp.ResultsWaiting, err = s.p.ResultsWaiting(ctx)
 	if err != nil {
-		return nil, s.grpcError("status", fmt.Errorf("stream %s: %w", pipeline.ResultsStream, err))
+		return nil, s.grpcError("status", err)
 	}
-	rinfo, err := rs.Info(ctx)
-	if err != nil {
-		return nil, s.grpcError("status", fmt.Errorf("stream %s info: %w", pipeline.ResultsStream, err))
-	}
-	resp.ResultsWaiting = rinfo.State.Msgs
 
 	err = s.p.Records.Scan(ctx, func(r *certdv1.JobRecord) bool {
 		resp.JobsByState[r.State.String()]++

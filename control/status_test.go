@@ -76,7 +76,7 @@ func TestGetStatus(t *testing.T) {
 	if _, err := e.client.Submit(ctx, &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "u", CourseId: "course-v1:a+b+c", DeleteVerifyUuid: verify}); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := e.p.JS.Consumer(ctx, pipeline.JobsStream, pipeline.ConsumerName(certdv1.Action_ACTION_CREATE))
+	cons, err := e.p.JobMessages(ctx, certdv1.Action_ACTION_CREATE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestGetStatusShowsIntakeHolder(t *testing.T) {
 	if err != nil || len(st.IntakeHolders) != 0 {
 		t.Fatalf("before any bridge: holders %v, %v", st.GetIntakeHolders(), err)
 	}
-	kv, err := intakelock.OpenBucket(ctx, p.JS, 1, nil)
+	kv, err := p.IntakeLockBucket(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,6 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		Id:           id,
 		Source:       certdv1.Source_SOURCE_SUBMIT,
 		Action:       action,
-		State:        certdv1.JobState_JOB_STATE_ACCEPTED,
 		Username:     parsed.Username,
 		CourseId:     parsed.CourseID,
 		DownloadUuid: pipeline.NewUUID(),
@@ -98,43 +97,40 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		Request:      raw,
 		CallbackUrl:  cb,
 	}
-	s.p.Records.Transition(rec, certdv1.JobState_JOB_STATE_ACCEPTED, "submitted through the control service", s.worker.Id, s.worker.Region)
-	created, existing, err := s.p.Records.Create(ctx, rec)
-	if err != nil {
+	life := s.lifecycle()
+	created, existing, err := life.Submit(ctx, rec, "submitted through the control service")
+	switch {
+	case created && err != nil:
+		// Recorded but not published: the record is back to ACCEPTED, and
+		// a retried Submit or a Requeue (once it counts as stuck)
+		// publishes it.
+		return nil, s.grpcError("submit: job "+rec.Id+" recorded but not queued (retry or requeue it)", err)
+	case err != nil:
 		return nil, s.grpcError("submit", err)
+	case created:
+		s.log.Info("job submitted", "job", rec.Id, "action", name, "course_id", rec.CourseId, "callback", cb != "")
+		return &certdv1.SubmitResponse{Id: rec.Id, Job: rec}, nil
 	}
-	if !created {
-		// A retry of a Submit with the same request_id: the job exists.
-		if !bytes.Equal(existing.Request, raw) || existing.CallbackUrl != cb {
-			return nil, status.Errorf(codes.AlreadyExists, "request_id was used for a different request (job %s)", existing.Id)
-		}
-		if existing.State != certdv1.JobState_JOB_STATE_ACCEPTED {
-			s.log.Info("submit retried; returning the existing job", "job", existing.Id)
-			return &certdv1.SubmitResponse{Id: existing.Id, Job: existing}, nil
-		}
+	// A retry of a Submit with the same request_id: the job exists.
+	if !bytes.Equal(existing.Request, raw) || existing.CallbackUrl != cb {
+		return nil, status.Errorf(codes.AlreadyExists, "request_id was used for a different request (job %s)", existing.Id)
+	}
+	switch existing.State {
+	case certdv1.JobState_JOB_STATE_ACCEPTED, certdv1.JobState_JOB_STATE_QUEUED:
 		// The first Submit recorded the job but may not have published it:
-		// publish it now (a publish that did happen is deduplicated).
-		rec = existing
-	}
-	if err := s.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
-		// The record stays ACCEPTED: Requeue publishes it once it counts as
-		// stuck.
-		return nil, s.grpcError("submit: job "+rec.Id+" recorded but not queued (requeue it)", err)
-	}
-	out, err := s.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
-		if r.State != certdv1.JobState_JOB_STATE_ACCEPTED {
-			return pipeline.ErrNoChange // a consumer got there first
+		// publish it now (a publish that did happen is dropped by its
+		// message id).
+		if err := life.Republish(ctx, existing); err != nil {
+			return nil, s.grpcError("submit: job "+existing.Id+" recorded but not queued (retry or requeue it)", err)
 		}
-		s.p.Records.Transition(r, certdv1.JobState_JOB_STATE_QUEUED, "", s.worker.Id, s.worker.Region)
-		return nil
-	})
-	if err != nil {
-		// Published: the job runs; only the record lags.
-		s.log.Warn("submitted job queued but not recorded as queued", "job", rec.Id, "err", err)
-		out = rec
+		if cur, err := s.p.Records.Get(ctx, existing.Id); err == nil {
+			existing = cur
+		}
+		s.log.Info("submit retried; job published again", "job", existing.Id)
+	default:
+		s.log.Info("submit retried; returning the existing job", "job", existing.Id)
 	}
-	s.log.Info("job submitted", "job", rec.Id, "action", name, "course_id", rec.CourseId, "callback", cb != "")
-	return &certdv1.SubmitResponse{Id: rec.Id, Job: out}, nil
+	return &certdv1.SubmitResponse{Id: existing.Id, Job: existing}, nil
 }
 
 // checkOwner refuses a remove or regen that names a uuid no job record

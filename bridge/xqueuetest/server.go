@@ -1,8 +1,8 @@
 // Package xqueuetest is a spec-exact stand-in for xqueue's pull interface
 // (the Django service openedx/xqueue), for tests.
 //
-// It speaks the wire protocol of /work/shared/xqueue-protocol.md sections 1
-// and 6 byte for byte: every answer is HTTP 200 text/html carrying
+// It speaks the wire protocol described in docs/xqueue-protocol.md (sections
+// 1 and 6) in this repository, byte for byte: every answer is HTTP 200 text/html carrying
 // {"return_code": .., "content": ..} in Python's json.dumps encoding, except
 // the measured non-200 cases (302 to a relative login URL without a session,
 // 301 without the trailing slash, 403 for a POST to get_*, 500 for a

@@ -50,7 +50,7 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 		return err
 	}
 	defer closeNATS()
-	nc := p.NC
+	nc := p.Conn()
 	xq, err := newXQueue(c, &s.XQueue, log)
 	if err != nil {
 		return err

@@ -445,12 +445,6 @@ func boolValue(v any) (bool, error) {
 	return false, fmt.Errorf("%w, got %T", errNotBool, v)
 }
 
-// IsPermanent reports whether err means the input (course id, date) is
-// bad, so the job should be answered with an error rather than retried.
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrInvalidCourseID) || errors.Is(err, ErrInvalidDate)
-}
-
 // ParseValidFor reads VALID_FOR: <n>d (days), <n>y (years of 365 days) or a
 // Go duration ("8760h"); "" is 0 (no expiry).
 func ParseValidFor(v string) (time.Duration, error) {

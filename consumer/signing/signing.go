@@ -52,20 +52,6 @@ var (
 	ErrMalformed = errors.New("signing: malformed signature or key")
 )
 
-// IsPermanent reports whether err comes from bad input (a bad key, a bad
-// passphrase, a signature that does not verify) rather than a transient
-// condition. Every error this package defines is permanent; I/O errors from
-// LoadSigner are not.
-func IsPermanent(err error) bool {
-	for _, e := range []error{ErrNotPrivateKey, ErrPassphrase, ErrKeyExpired, ErrKeyRevoked,
-		ErrNoSigningKey, ErrTampered, ErrWrongKey, ErrMalformed} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // Signer makes detached signatures with one unlocked private key.
 // The key is decrypted once, when the Signer is made; a Signer is safe for
 // concurrent use by any number of goroutines.

@@ -122,8 +122,8 @@ func TestNotFound(t *testing.T) {
 			if !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("Get(%q) error = %v, want ErrNotFound", key, err)
 			}
-			if !storage.IsPermanent(err) {
-				t.Errorf("IsPermanent(%v) = false, want true", err)
+			if !wrapsSentinel(err) {
+				t.Errorf("%v wraps no sentinel", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), key) {
 				t.Errorf("error %q does not name the key %q", err, key)
@@ -264,8 +264,8 @@ func TestKeyConfinement(t *testing.T) {
 				if !errors.Is(err, storage.ErrInvalidKey) {
 					t.Errorf("%s(%s) error = %v, want ErrInvalidKey", op, name, err)
 				}
-				if !storage.IsPermanent(err) {
-					t.Errorf("%s(%s): IsPermanent = false, want true", op, name)
+				if !wrapsSentinel(err) {
+					t.Errorf("%s(%s): wraps no sentinel", op, name)
 				}
 				if err != nil && len(err.Error()) > 400 {
 					t.Errorf("%s(%s): error message is %d bytes; hostile input must be truncated", op, name, len(err.Error()))
@@ -380,7 +380,7 @@ func TestCanceledContext(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("%s with canceled context: error = %v, want context.Canceled", op, err)
 			}
-			if storage.IsPermanent(err) {
+			if wrapsSentinel(err) {
 				t.Errorf("%s: a canceled context must not be permanent", op)
 			}
 		}

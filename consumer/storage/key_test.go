@@ -2,7 +2,6 @@ package storage_test
 
 import (
 	"errors"
-	"fmt"
 	"path"
 	"strings"
 	"testing"
@@ -36,27 +35,17 @@ func TestCheckKeyAcceptsTheLayout(t *testing.T) {
 func TestCheckKeyRejects(t *testing.T) {
 	for _, key := range append(hostileKeys, "cert/"+strings.Repeat("b/", storage.MaxKeyLen/2)+"c") {
 		err := storage.CheckKey(key)
-		if !errors.Is(err, storage.ErrInvalidKey) || !storage.IsPermanent(err) {
+		if !errors.Is(err, storage.ErrInvalidKey) || !wrapsSentinel(err) {
 			t.Errorf("CheckKey(%.60q) = %v, want a permanent ErrInvalidKey", key, err)
 		}
 	}
 }
 
-func TestIsPermanent(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{storage.ErrNotFound, true},
-		{fmt.Errorf("storage get x: %w", storage.ErrNotFound), true},
-		{fmt.Errorf("wrapped twice: %w", fmt.Errorf("storage put x: %w", storage.ErrInvalidKey)), true},
-		{errors.New("connection refused"), false},
-	} {
-		if got := storage.IsPermanent(c.err); got != c.want {
-			t.Errorf("IsPermanent(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
+// wrapsSentinel reports whether err wraps one of the package's sentinel
+// errors (a failure retrying cannot fix); anything else counts as
+// transient where the consumer classifies it (consumer.Classify).
+func wrapsSentinel(err error) bool {
+	return errors.Is(err, storage.ErrInvalidKey) || errors.Is(err, storage.ErrNotFound)
 }
 
 // The DID document keys are the only keys outside downloads/ and cert/, and

@@ -155,7 +155,7 @@ func TestS3CancelInFlight(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s on a hung server after cancel: error = %v, want context.Canceled", op.name, err)
 		}
-		if storage.IsPermanent(err) {
+		if wrapsSentinel(err) {
 			t.Errorf("%s: cancellation must be transient", op.name)
 		}
 	}
@@ -174,13 +174,13 @@ func TestS3ServerDown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Put to a stopped server succeeded")
 	}
-	if storage.IsPermanent(err) || errors.Is(err, storage.ErrNotFound) {
+	if wrapsSentinel(err) || errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("Put to a stopped server: %v is classified permanent", err)
 	}
 	if !strings.Contains(err.Error(), "cert/"+uuidA+"/valid.html") {
 		t.Errorf("error %q does not name the key", err)
 	}
-	if _, err := st.Get(ctx, "cert/"+uuidA+"/valid.html"); err == nil || storage.IsPermanent(err) {
+	if _, err := st.Get(ctx, "cert/"+uuidA+"/valid.html"); err == nil || wrapsSentinel(err) {
 		t.Fatalf("Get from a stopped server: %v, want a transient error", err)
 	}
 }
@@ -195,7 +195,7 @@ func TestS3MissingBucketIsNotNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = st.Get(bg, "cert/"+uuidA+"/valid.html")
-	if err == nil || errors.Is(err, storage.ErrNotFound) || storage.IsPermanent(err) {
+	if err == nil || errors.Is(err, storage.ErrNotFound) || wrapsSentinel(err) {
 		t.Fatalf("Get from a missing bucket: %v, want a transient, non-NotFound error", err)
 	}
 }

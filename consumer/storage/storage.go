@@ -11,11 +11,11 @@
 // file backend it shares fsyncs with concurrent calls (group commit, see
 // committer), which is what makes bulk issuing fast.
 //
-// Error classification: errors that wrap ErrInvalidKey or ErrNotFound are
-// permanent (retrying cannot help; IsPermanent reports true). Every other
-// error, including context cancellation, an unreachable S3 endpoint, denied
-// access or a full disk, is transient: redelivering the job may succeed once
-// the cause is fixed.
+// Errors: failures that retrying cannot fix wrap the sentinels ErrInvalidKey
+// or ErrNotFound. Every other error, including context cancellation, an
+// unreachable S3 endpoint, denied access or a full disk, wraps none of
+// them: redelivering the job may succeed once the cause is fixed. What a
+// job does about an error is decided in one place, consumer.Classify.
 package storage
 
 import (
@@ -193,16 +193,10 @@ var (
 	ErrNotFound = errors.New("storage: object not found")
 	// ErrInvalidKey reports a key or prefix outside the allowed layout (see
 	// CheckKey), or a key that cannot exist in a file store because a
-	// directory (or a file) is in its way. It is permanent.
+	// directory (or a file) is in its way. Retrying cannot fix it;
+	// consumer.Classify decides what a job does about it.
 	ErrInvalidKey = errors.New("storage: invalid key")
 )
-
-// IsPermanent reports whether err is a permanent failure that retrying
-// cannot fix: it wraps ErrInvalidKey or ErrNotFound. Anything else (network,
-// server, disk, permission, context errors) is treated as transient.
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrNotFound)
-}
 
 // MaxKeyLen is the longest key, in bytes, that CheckKey accepts. It leaves
 // room for an S3 prefix within S3's 1024-byte key limit.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -71,13 +72,14 @@ func (l *Lifecycle) move(r *certdv1.JobRecord, e Event, to certdv1.JobState, not
 	if e == EventClaim || e == EventRelease {
 		return nil
 	}
-	l.p.Records.Transition(r, to, note, l.worker, l.region)
+	l.p.Records.transition(r, to, note, l.worker, l.region)
 	return nil
 }
 
 func (l *Lifecycle) now() *timestamppb.Timestamp { return timestamppb.New(l.p.Records.now()) }
 
-// Submit records a new job as QUEUED and publishes it: one write. rec
+// Submit records a new job as QUEUED and publishes it: one write, whose
+// history shows it accepted (with note) and queued. rec
 // holds the job's fields; its state and history are set here. If a record
 // with that id exists, nothing is written and Submit returns false with
 // the existing record (the lasting dedupe); the caller may then Republish
@@ -85,10 +87,15 @@ func (l *Lifecycle) now() *timestamppb.Timestamp { return timestamppb.New(l.p.Re
 // ACCEPTED and the error returned.
 func (l *Lifecycle) Submit(ctx context.Context, rec *certdv1.JobRecord, note string) (bool, *certdv1.JobRecord, error) {
 	rec.State = sNone
-	if err := l.move(rec, EventAccept, sQueued, note); err != nil {
-		return false, nil, err
+	if !Allowed(EventAccept, sNone, sQueued) {
+		return false, nil, refuse(EventAccept, rec.Id, sNone, sQueued)
 	}
-	created, existing, err := l.p.Records.Create(ctx, rec)
+	// The history shows both steps, as it did when they were two writes:
+	// accepted (with the note), then queued.
+	rec.History = nil
+	l.p.Records.transition(rec, sAccepted, note, l.worker, l.region)
+	l.p.Records.transition(rec, sQueued, "", l.worker, l.region)
+	created, existing, err := l.p.Records.create(ctx, rec)
 	if err != nil || !created {
 		return false, existing, err
 	}
@@ -110,7 +117,7 @@ func (l *Lifecycle) Reject(ctx context.Context, rec *certdv1.JobRecord, res *cer
 	}
 	storeAnswer(rec, res)
 	rec.LastError = res.ErrorReason
-	created, existing, err := l.p.Records.Create(ctx, rec)
+	created, existing, err := l.p.Records.create(ctx, rec)
 	if err != nil || !created {
 		return false, existing, err
 	}
@@ -123,9 +130,9 @@ func (l *Lifecycle) publish(ctx context.Context, rec *certdv1.JobRecord) error {
 	if perr == nil {
 		return nil
 	}
-	_, err := l.p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 		if r.Generation != rec.Generation || r.State != sQueued {
-			return ErrNoChange
+			return errNoChange
 		}
 		r.LastError = "publish failed: " + perr.Error()
 		return l.move(r, EventUndo, sAccepted, r.LastError)
@@ -142,9 +149,9 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 	case sQueued:
 		return l.p.PublishJob(ctx, JobFromRecord(rec))
 	case sAccepted:
-		cur, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		cur, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sAccepted || r.Generation != rec.Generation {
-				return ErrNoChange
+				return errNoChange
 			}
 			return l.move(r, EventQueue, sQueued, "")
 		})
@@ -162,13 +169,27 @@ func (l *Lifecycle) Republish(ctx context.Context, rec *certdv1.JobRecord) error
 // Reoffered records the newest xqueue key of a submission offered again,
 // without changing its state, and returns the record.
 func (l *Lifecycle) Reoffered(ctx context.Context, id, key string) (*certdv1.JobRecord, error) {
-	return l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	return l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if r.XqueueKey == key {
-			return ErrNoChange
+			return errNoChange
 		}
 		r.XqueueKey = key
 		return nil
 	})
+}
+
+// Revoked notes on a record that its certificate's credential was revoked
+// (the status list entry is the authority), without changing its state.
+// The first revocation's date and reason are kept.
+func (l *Lifecycle) Revoked(ctx context.Context, id string, at time.Time, reason string) error {
+	_, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
+		if r.RevokedAt != nil {
+			return errNoChange
+		}
+		r.RevokedAt, r.RevokeReason = timestamppb.New(at), reason
+		return nil
+	})
+	return err
 }
 
 // Attempt is one run of a job, from Start to Finish, Retry or Hold.
@@ -296,12 +317,6 @@ func (l *Lifecycle) Finish(ctx context.Context, a *Attempt, res *certdv1.Result)
 	return rec, l.Resend(ctx, rec)
 }
 
-// Answer stores an answer for a job that never ran (a body that cannot be
-// a job) and publishes it; otherwise as Finish.
-func (l *Lifecycle) Answer(ctx context.Context, rec *certdv1.JobRecord, res *certdv1.Result) (*certdv1.JobRecord, error) {
-	return l.Finish(ctx, NewAttempt(JobFromRecord(rec), int(rec.Attempts)), res)
-}
-
 func storeAnswer(r *certdv1.JobRecord, res *certdv1.Result) {
 	r.Answer, r.AnswerOk, r.ErrorReason = res.Answer, res.Ok, res.ErrorReason
 	r.Design, r.DesignNote = res.Design, res.DesignNote
@@ -361,25 +376,84 @@ func (l *Lifecycle) fail(ctx context.Context, a *Attempt, e Event, to certdv1.Jo
 	return err
 }
 
+// ClaimKind says who claims the post of an answer, which decides what a
+// claim found already set means.
+type ClaimKind uint8
+
+const (
+	// ClaimResult: a relay posting the answer a result message announced
+	// (Claim's gen is the message's generation). A claim found set means
+	// an earlier post may have reached xqueue: the record becomes
+	// ANSWER_UNKNOWN and Claim returns ErrPostMayHaveHappened.
+	ClaimResult ClaimKind = iota
+	// ClaimReoffer: xqueue has just offered the submission again, so no
+	// answer was accepted: an answered record is claimed again, and a
+	// claim with the offer's own key is a racing post (ErrPostUnderWay).
+	ClaimReoffer
+	// ClaimNewerKey: a poster whose own post was refused for its key tries
+	// again with the newest key. Any claim found set is another post under
+	// way (ErrPostUnderWay): at most one post per job.
+	ClaimNewerKey
+)
+
+// ErrNoAnswerYet: a result message arrived for a job whose record does
+// not hold its answer yet (it was published by a writer that publishes
+// before it records). The message is tried again later.
+var ErrNoAnswerYet = errors.New("the record holds no answer yet")
+
+// answerWaits checks that a record holds the answer of generation gen,
+// waiting to be posted.
+func answerWaits(r *certdv1.JobRecord, gen uint32) error {
+	switch {
+	case r.Generation > gen:
+		return fmt.Errorf("job %s generation %d < %d: %w", r.Id, gen, r.Generation, ErrStale)
+	case r.State == sReady:
+		return nil
+	case r.State == sAnswered || r.State == sUnknown || r.State == sDead:
+		return fmt.Errorf("job %s is %s: %w", r.Id, r.State, ErrDone)
+	}
+	return fmt.Errorf("job %s is %s: %w", r.Id, r.State, ErrNoAnswerYet)
+}
+
+// Waiting returns the record of a job whose answer of generation gen
+// waits to be posted (a relay that posts without claiming, such as the
+// callback relay), without writing. ErrStale: the job was requeued since;
+// ErrDone: answered or held; ErrNoAnswerYet.
+func (l *Lifecycle) Waiting(ctx context.Context, id string, gen uint32) (*certdv1.JobRecord, error) {
+	r, err := l.p.Records.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := answerWaits(r, gen); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Claim claims the post of a record's answer with its newest xqueue key
-// (posting_key) and returns the claimed record: the post must use
-// PostingKey. A claim found set means an earlier post may have reached
-// xqueue: then, unless reoffer, the record becomes ANSWER_UNKNOWN and Claim
-// returns ErrPostMayHaveHappened. With reoffer (xqueue has just offered the
-// submission again, so no answer was accepted) an answered record is
-// claimed again; a claim with the offer's own key means a racing pull is
-// posting it (ErrPostUnderWay). ErrDone: already answered.
-func (l *Lifecycle) Claim(ctx context.Context, id string, reoffer bool) (*certdv1.JobRecord, error) {
+// (posting_key) and returns the claimed record: the post must use its
+// PostingKey and its Answer (the record is the one place the answer
+// lives). What a claim found set means depends on kind (see ClaimKind);
+// gen is the generation a ClaimResult posts (ErrStale, ErrDone and
+// ErrNoAnswerYet as for Waiting). ErrDone also: already answered, for
+// every kind but ClaimReoffer.
+func (l *Lifecycle) Claim(ctx context.Context, id string, gen uint32, kind ClaimKind) (*certdv1.JobRecord, error) {
 	var outcome error
-	rec, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	rec, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		outcome = nil
-		if !reoffer && (r.State == sAnswered || r.State == sUnknown) {
+		if kind == ClaimResult {
+			if err := answerWaits(r, gen); err != nil {
+				return err
+			}
+		}
+		if kind != ClaimReoffer && (r.State == sAnswered || r.State == sUnknown) {
 			return fmt.Errorf("job %s is %s: %w", id, r.State, ErrDone)
 		}
-		if reoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey {
+		switch {
+		case kind == ClaimReoffer && r.PostingKey != "" && r.PostingKey == r.XqueueKey,
+			kind == ClaimNewerKey && r.PostingKey != "":
 			return fmt.Errorf("job %s: %w", id, ErrPostUnderWay)
-		}
-		if r.PostingKey != "" && !reoffer {
+		case kind == ClaimResult && r.PostingKey != "":
 			outcome = fmt.Errorf("job %s: %w", id, ErrPostMayHaveHappened)
 			r.PostingKey = ""
 			return l.move(r, EventSettle, sUnknown, "an earlier post may have reached xqueue; answered again only if xqueue offers it again")
@@ -400,7 +474,7 @@ func (l *Lifecycle) Claim(ctx context.Context, id string, reoffer bool) (*certdv
 // (posted says the answer was delivered, counted in answers_posted),
 // ANSWER_UNKNOWN, or DEAD (the receiver refused the answer itself; held).
 func (l *Lifecycle) Settle(ctx context.Context, id string, to certdv1.JobState, note string, posted bool) error {
-	_, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	_, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if err := l.move(r, EventSettle, to, note); err != nil {
 			return err
 		}
@@ -418,14 +492,17 @@ func (l *Lifecycle) Settle(ctx context.Context, id string, to certdv1.JobState, 
 	return err
 }
 
-// Release drops the claim of a post that certainly did not reach the
-// receiver; the state stays.
-func (l *Lifecycle) Release(ctx context.Context, id, note string) error {
-	_, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+// Release drops the claim made with key used, of a post that certainly
+// did not reach the receiver; the state stays. A claim made since by
+// another poster (with a newer key) stays.
+func (l *Lifecycle) Release(ctx context.Context, id, used, note string) error {
+	_, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if err := l.move(r, EventRelease, r.State, note); err != nil {
 			return err
 		}
-		r.PostingKey = ""
+		if r.PostingKey == used {
+			r.PostingKey = ""
+		}
 		r.LastError = note
 		return nil
 	})
@@ -440,7 +517,7 @@ func (l *Lifecycle) Release(ctx context.Context, id, note string) error {
 func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
 	var prev certdv1.JobState
 	var prevDead *timestamppb.Timestamp
-	rec, err := l.p.Records.Update(ctx, id, func(r *certdv1.JobRecord) error {
+	rec, err := l.p.Records.modify(ctx, id, func(r *certdv1.JobRecord) error {
 		if allow != nil {
 			if err := allow(r); err != nil {
 				return err
@@ -463,9 +540,9 @@ func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*ce
 		return rec, nil
 	}
 	gen := rec.Generation
-	_, err = l.p.Records.Update(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
+	_, err = l.p.Records.modify(context.WithoutCancel(ctx), id, func(r *certdv1.JobRecord) error {
 		if r.Generation != gen || r.State != sQueued {
-			return ErrNoChange // a consumer took it: the publish got through
+			return errNoChange // a consumer took it: the publish got through
 		}
 		r.DeadAt = prevDead
 		r.LastError = "requeue failed: " + perr.Error()
@@ -482,7 +559,7 @@ func (l *Lifecycle) Requeue(ctx context.Context, id, note string, allow func(*ce
 // no longer held.
 func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason string) (*certdv1.Result, error) {
 	res := FailResult(rec, reason)
-	cur, err := l.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+	cur, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 		if r.State != sDead || r.Generation != rec.Generation {
 			return ErrNotHeld
 		}
@@ -498,13 +575,57 @@ func (l *Lifecycle) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason s
 	}
 	out := ResultFromRecord(cur)
 	if perr := l.p.PublishResult(ctx, cur.Source, out); perr != nil {
-		_, err := l.p.Records.Update(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
+		_, err := l.p.Records.modify(context.WithoutCancel(ctx), rec.Id, func(r *certdv1.JobRecord) error {
 			if r.State != sReady || r.Generation != rec.Generation {
-				return ErrNoChange
+				return errNoChange
 			}
 			return l.move(r, EventUndo, sDead, "giving up failed: "+perr.Error())
 		})
 		return nil, errors.Join(perr, err)
 	}
 	return out, nil
+}
+
+// Close ends a held (DEAD) job whose answer was made but cannot be
+// delivered (its callback kept failing): the record becomes ANSWERED and
+// keeps the answer, and nothing is published. ErrNotHeld: the job is no
+// longer held; ErrNoAnswerYet: it holds no answer to keep.
+func (l *Lifecycle) Close(ctx context.Context, rec *certdv1.JobRecord, note string) error {
+	_, err := l.p.Records.modify(ctx, rec.Id, func(r *certdv1.JobRecord) error {
+		if r.State != sDead || r.Generation != rec.Generation {
+			return ErrNotHeld
+		}
+		if len(r.Answer) == 0 {
+			return fmt.Errorf("job %s: %w", r.Id, ErrNoAnswerYet)
+		}
+		r.LastError = note
+		return l.move(r, EventGiveUp, sAnswered, note)
+	})
+	return err
+}
+
+// Adopt stores the answer a result message carries in a record that holds
+// none: the result of a consumer of an older version, which published its
+// result before recording it and left storing the answer to the relay.
+// A record still waiting or running becomes RESULT_READY (EventFinish); a
+// RESULT_READY record without an answer gets it and keeps its state (and
+// any claim). A record that holds an answer is left alone. It returns the
+// record; ErrStale: the message is of another generation.
+func (l *Lifecycle) Adopt(ctx context.Context, res *certdv1.Result) (*certdv1.JobRecord, error) {
+	return l.p.Records.modify(ctx, res.JobId, func(r *certdv1.JobRecord) error {
+		if r.Generation != res.Generation {
+			return fmt.Errorf("job %s generation %d != %d: %w", r.Id, res.Generation, r.Generation, ErrStale)
+		}
+		if len(r.Answer) > 0 || len(res.Answer) == 0 {
+			return errNoChange
+		}
+		if r.State != sReady {
+			if err := l.move(r, EventFinish, sReady, res.ErrorReason); err != nil {
+				return err
+			}
+		}
+		storeAnswer(r, res)
+		r.LastError = res.ErrorReason
+		return nil
+	})
 }

@@ -29,7 +29,7 @@ var allStates = func() []certdv1.JobState {
 func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.Lifecycle, e pipeline.Event, from, to certdv1.JobState, id string) bool {
 	t.Helper()
 	rec := &certdv1.JobRecord{Id: id, Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
-		State: from, XqueueKey: "key-1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+		State: from, XqueueKey: "key-1", Answer: []byte(`{}`), DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
 	before := 0
 	if from != certdv1.JobState_JOB_STATE_UNSPECIFIED {
 		if _, _, err := p.Records.Create(ctx, rec); err != nil {
@@ -58,12 +58,15 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	case pipeline.EventFinish:
 		_, err = l.Finish(ctx, pipeline.NewAttempt(job, 1), res)
 	case pipeline.EventClaim:
-		reoffer := from == certdv1.JobState_JOB_STATE_ANSWERED || from == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN
-		_, err = l.Claim(ctx, id, reoffer)
+		kind := pipeline.ClaimResult
+		if from == certdv1.JobState_JOB_STATE_ANSWERED || from == certdv1.JobState_JOB_STATE_ANSWER_UNKNOWN {
+			kind = pipeline.ClaimReoffer
+		}
+		_, err = l.Claim(ctx, id, rec.Generation, kind)
 	case pipeline.EventSettle:
 		err = l.Settle(ctx, id, to, "test", true)
 	case pipeline.EventRelease:
-		err = l.Release(ctx, id, "test")
+		err = l.Release(ctx, id, "", "test")
 	case pipeline.EventRetry:
 		err = l.Retry(ctx, pipeline.NewAttempt(job, 1), errors.New("test"))
 	case pipeline.EventHold:
@@ -71,7 +74,11 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	case pipeline.EventRequeue:
 		_, err = l.Requeue(ctx, id, "test", nil)
 	case pipeline.EventGiveUp:
-		_, err = l.GiveUp(ctx, rec, "test")
+		if to == certdv1.JobState_JOB_STATE_ANSWERED {
+			err = l.Close(ctx, rec, "test")
+		} else {
+			_, err = l.GiveUp(ctx, rec, "test")
+		}
 	case pipeline.EventUndo:
 		// Undo happens only inside a method whose publish failed; its rows
 		// are checked by TestUndoRows.
@@ -85,7 +92,8 @@ func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.
 	}
 	wrote := len(got.History) > before || got.PostingKey != "" || got.LastError == "test"
 	if err != nil && !errors.Is(err, pipeline.ErrTransition) && !errors.Is(err, pipeline.ErrDone) &&
-		!errors.Is(err, pipeline.ErrNotHeld) && !errors.Is(err, pipeline.ErrPostMayHaveHappened) {
+		!errors.Is(err, pipeline.ErrNotHeld) && !errors.Is(err, pipeline.ErrPostMayHaveHappened) &&
+		!errors.Is(err, pipeline.ErrNoAnswerYet) {
 		t.Fatalf("%v from %v: unexpected error %v", e, from, err)
 	}
 	return err == nil && wrote && got.State == to
@@ -202,6 +210,7 @@ hold: retrying -> dead
 requeue: accepted -> queued
 requeue: dead -> queued
 give up: dead -> result_ready
+give up: dead -> answered
 undo: queued -> accepted
 undo: queued -> dead
 undo: result_ready -> dead
@@ -265,7 +274,7 @@ func TestHappyPathWrites(t *testing.T) {
 	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: true, Answer: answer}); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := l.Claim(ctx, job.Id, false)
+	claimed, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimResult)
 	if err != nil || claimed.PostingKey != "k1" || string(claimed.Answer) != string(answer) {
 		t.Fatalf("claim: %v, key %q, answer %q", err, claimed.GetPostingKey(), claimed.GetAnswer())
 	}
@@ -289,5 +298,78 @@ func TestHappyPathWrites(t *testing.T) {
 	// A second answer for the same generation is refused: stored once.
 	if _, err := l.Finish(ctx, a, &certdv1.Result{JobId: job.Id, Ok: false}); !errors.Is(err, pipeline.ErrTransition) {
 		t.Errorf("second finish: %v, want ErrTransition", err)
+	}
+}
+
+// TestClaimsOfOnePost: a relay whose post was refused for its key drops
+// only its own claim, so a post the intake started meanwhile with the
+// newer key keeps its claim, and the relay's retry with the newer key
+// gives way to it: one post per job at a time.
+func TestClaimsOfOnePost(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-9", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+	if _, _, err := l.Submit(ctx, rec, "pulled"); err != nil {
+		t.Fatal(err)
+	}
+	job := pipeline.JobFromRecord(rec)
+	if _, err := l.Finish(ctx, pipeline.NewAttempt(job, 1), &certdv1.Result{JobId: job.Id, Ok: true, Answer: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimResult)
+	if err != nil || relay.PostingKey != "k1" {
+		t.Fatalf("relay claim: %v %q", err, relay.GetPostingKey())
+	}
+	// xqueue offers the submission again with k2; the intake posts it.
+	if _, err := l.Reoffered(ctx, job.Id, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	intake, err := l.Claim(ctx, job.Id, 0, pipeline.ClaimReoffer)
+	if err != nil || intake.PostingKey != "k2" {
+		t.Fatalf("re-offer claim: %v %q", err, intake.GetPostingKey())
+	}
+	if _, err := l.Claim(ctx, job.Id, 0, pipeline.ClaimReoffer); !errors.Is(err, pipeline.ErrPostUnderWay) {
+		t.Errorf("second re-offer claim: %v, want ErrPostUnderWay", err)
+	}
+	// The relay's k1 post is refused: it releases its own claim only.
+	if err := l.Release(ctx, job.Id, "k1", "incorrect key"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Records.Get(ctx, job.Id)
+	if err != nil || got.PostingKey != "k2" {
+		t.Fatalf("after the relay's release: claim %q (%v), want the intake's k2", got.GetPostingKey(), err)
+	}
+	if _, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimNewerKey); !errors.Is(err, pipeline.ErrPostUnderWay) {
+		t.Errorf("relay retry with the newer key: %v, want ErrPostUnderWay", err)
+	}
+	// A result redelivered while a claim is set does not post again.
+	if _, err := l.Claim(ctx, job.Id, job.Generation, pipeline.ClaimResult); !errors.Is(err, pipeline.ErrPostMayHaveHappened) {
+		t.Errorf("redelivered result: %v, want ErrPostMayHaveHappened", err)
+	}
+}
+
+// TestAdoptStoresAnAnswerOnce: the answer of a result message is stored
+// in a record that has none (moving a running record to RESULT_READY),
+// and never replaces an answer the record holds.
+func TestAdoptStoresAnAnswerOnce(t *testing.T) {
+	p := open(t)
+	ctx := context.Background()
+	l := p.Lifecycle("w", "r")
+	rec := &certdv1.JobRecord{Id: "xq-10", State: certdv1.JobState_JOB_STATE_RUNNING}
+	if _, _, err := p.Records.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"a":1}`)})
+	if err != nil || got.State != certdv1.JobState_JOB_STATE_RESULT_READY || string(got.Answer) != `{"a":1}` {
+		t.Fatalf("adopt: %v, %v %q", err, got.GetState(), got.GetAnswer())
+	}
+	got, err = l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Ok: true, Answer: []byte(`{"a":2}`)})
+	if err != nil || string(got.Answer) != `{"a":1}` {
+		t.Errorf("second adopt: %v, answer %q, want the first kept", err, got.GetAnswer())
+	}
+	if _, err := l.Adopt(ctx, &certdv1.Result{JobId: rec.Id, Generation: 1, Answer: []byte(`{}`)}); !errors.Is(err, pipeline.ErrStale) {
+		t.Errorf("adopt of another generation: %v, want ErrStale", err)
 	}
 }

@@ -74,14 +74,6 @@ func FailResult(rec *certdv1.JobRecord, reason string) *certdv1.Result {
 // (requeued, or given up already by someone else).
 var ErrNotHeld = errors.New("job is not held")
 
-// GiveUp answers a held job now; see Lifecycle.GiveUp.
-//
-// Deprecated: use p.Lifecycle(worker, region).GiveUp. Kept until the bridge
-// and the control service have moved to Lifecycle.
-func (p *Pipeline) GiveUp(ctx context.Context, rec *certdv1.JobRecord, reason, worker, region string) (*certdv1.Result, error) {
-	return p.Lifecycle(worker, region).GiveUp(ctx, rec, reason)
-}
-
 // KeepAlive tells JetStream every interval that msg is still being worked
 // on, so that a slow job or post is not redelivered to another worker while
 // this one is healthy. stop ends it and waits for its goroutine.

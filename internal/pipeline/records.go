@@ -16,9 +16,9 @@ import (
 // ErrNotFound is returned for a job id that has no record.
 var ErrNotFound = errors.New("job not found")
 
-// ErrNoChange may be returned by an Update function to leave the record as
-// it is; Update then returns the current record and no error.
-var ErrNoChange = errors.New("no change")
+// errNoChange may be returned by a modify function to leave the record as
+// it is; modify then returns the current record and no error.
+var errNoChange = errors.New("no change")
 
 // maxHistory bounds the state history kept in a record so that a job that
 // bounces for days does not grow its record without limit.
@@ -26,7 +26,8 @@ const maxHistory = 64
 
 // Records is the store of job records: one KV entry per job, updated with
 // compare-and-set so that the bridge, consumers and relay never overwrite
-// each other's changes.
+// each other's changes. Outside this package it only reads (Get, Scan,
+// Watch): every write is a Lifecycle event.
 type Records struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
@@ -58,13 +59,10 @@ func (r *Records) get(ctx context.Context, id string) (*certdv1.JobRecord, uint6
 	return rec, e.Revision(), nil
 }
 
-// Create stores a new record. If a record with that id exists already it
+// create stores a new record. If a record with that id exists already it
 // returns false and the existing record, untouched: this is the lasting
-// dedupe of xqueue submissions.
-//
-// Deprecated for new jobs: use Lifecycle.Submit, which records and
-// publishes in the documented order with one write.
-func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *certdv1.JobRecord, error) {
+// dedupe of xqueue submissions. Only Lifecycle.Submit and Reject call it.
+func (r *Records) create(ctx context.Context, rec *certdv1.JobRecord) (bool, *certdv1.JobRecord, error) {
 	now := timestamppb.New(r.now())
 	rec.CreatedAt, rec.UpdatedAt = now, now
 	if len(rec.History) == 0 {
@@ -90,20 +88,16 @@ func (r *Records) Create(ctx context.Context, rec *certdv1.JobRecord) (bool, *ce
 	}
 }
 
-// Update applies fn to the current record and stores it if nothing else
+// modify applies fn to the current record and stores it if nothing else
 // changed it in between, retrying on conflict. fn may be called several
 // times and must only change the record it is given. A record fn leaves
-// as it was is not written.
-//
-// Deprecated for state changes: a job's state is changed only by
-// Lifecycle's methods. Update and Transition stay exported until the bridge
-// and the control service have moved to Lifecycle; do not add callers.
-func (r *Records) Update(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
+// as it was is not written. Only Lifecycle's methods call it.
+func (r *Records) modify(ctx context.Context, id string, fn func(*certdv1.JobRecord) error) (*certdv1.JobRecord, error) {
 	rec, _, err := r.update(ctx, id, nil, 0, fn)
 	return rec, err
 }
 
-// update is Update that also returns the revision written (or read, when
+// update is modify that also returns the revision written (or read, when
 // nothing changed). With known, a copy of the record as read at revision
 // rev, its first try writes without reading: a record nobody changed since
 // costs one round trip instead of two. Only a write is decided on that
@@ -126,7 +120,7 @@ func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecor
 		if guess && (err != nil || proto.Equal(before, rec)) {
 			continue // decided on a copy that may be old: decide again on a fresh read
 		}
-		if errors.Is(err, ErrNoChange) {
+		if errors.Is(err, errNoChange) {
 			return rec, rev, nil
 		} else if err != nil {
 			return nil, 0, err
@@ -152,12 +146,10 @@ func (r *Records) update(ctx context.Context, id string, known *certdv1.JobRecor
 	}
 }
 
-// Transition sets a record's state and appends it to the history. It
+// transition sets a record's state and appends it to the history. It
 // checks nothing: Lifecycle checks every change against the transitions
 // table before calling it.
-//
-// Deprecated: outside this package, change states with Lifecycle.
-func (r *Records) Transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
+func (r *Records) transition(rec *certdv1.JobRecord, state certdv1.JobState, note, worker, region string) {
 	rec.State = state
 	rec.History = append(rec.History, &certdv1.StateChange{
 		State: state, At: timestamppb.New(r.now()), Note: note, Worker: worker, Region: region,

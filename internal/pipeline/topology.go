@@ -175,6 +175,10 @@ func (o *Options) defaults() {
 }
 
 // Pipeline is an open handle on certd's JetStream objects.
+//
+// NC, JS and Opts are this package's own: other packages reach streams,
+// consumers and settings only through the accessors in access.go (and no
+// code outside internal/pipeline uses the fields any more).
 type Pipeline struct {
 	NC      *nats.Conn
 	JS      jetstream.JetStream

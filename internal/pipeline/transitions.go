@@ -22,7 +22,7 @@ const (
 	EventRetry                    // an attempt failed transiently (Retry)
 	EventHold                     // the job waits for an operator (Hold)
 	EventRequeue                  // an operator runs it again, as a new generation (Requeue)
-	EventGiveUp                   // a held job is answered with an error (GiveUp)
+	EventGiveUp                   // a held job is answered with an error (GiveUp) or closed (Close)
 	EventUndo                     // a publish failed after the record said it was made
 	numEvents
 )
@@ -82,7 +82,9 @@ var transitions = map[Event][]edge{
 	EventHold:  {{sAccepted, sDead}, {sQueued, sDead}, {sRunning, sDead}, {sRetrying, sDead}},
 	// Held jobs, and jobs stuck accepted, can be requeued.
 	EventRequeue: {{sDead, sQueued}, {sAccepted, sQueued}},
-	EventGiveUp:  {{sDead, sReady}},
+	// A held job is answered with an error now (or, when the answer was
+	// made but cannot be delivered, closed with the answer kept).
+	EventGiveUp: {{sDead, sReady}, {sDead, sAnswered}},
 	// Records are written before their message is published; when the
 	// publish fails the record goes back to where it was.
 	EventUndo: {{sQueued, sAccepted}, {sQueued, sDead}, {sReady, sDead}},
