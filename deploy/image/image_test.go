@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +87,12 @@ func TestImage(t *testing.T) {
 		}
 		t.Logf("layer %d (%s): %d entries, %.1f MB compressed", i, what, n, float64(m.Layers[i].Size)/1e6)
 	}
+
+	var unpacked int64
+	for _, h := range files {
+		unpacked += h.Size
+	}
+	t.Logf("unpacked: %d entries, %.1f MB", len(files), float64(unpacked)/1e6)
 
 	// No shell, no other program: certd is the only executable file.
 	for name, h := range files {
@@ -386,5 +393,21 @@ func TestImageLayout(t *testing.T) {
 	}
 	if h := files[binaryPath]; h == nil || h.Mode != 0o755 {
 		t.Errorf("binary: %+v", h)
+	}
+}
+
+// The default font packages are the ones docs/fonts.md tells operators to
+// install (and deploy/Dockerfile installs: checked in cmd/certd).
+func TestImageFontPackages(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/fonts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`apt-get install ([a-z0-9 -]+)`).FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/fonts.md: no apt-get install line")
+	}
+	if got := strings.Fields(string(m[1])); !slices.Equal(got, defaultFontPackages) {
+		t.Errorf("docs/fonts.md installs %q, the image takes %q", got, defaultFontPackages)
 	}
 }
