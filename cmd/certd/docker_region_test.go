@@ -1,8 +1,10 @@
 package main
 
-// deploy/Dockerfile builds a static, non-root image with nothing but certd:
-// checked by parsing the Dockerfile and by listing certd's dependencies the
-// way its build stage builds them (CGO off).
+// deploy/Dockerfile builds a static, non-root image with nothing but certd
+// and the files it reads (CA bundle, time zones, fonts): checked by parsing
+// the Dockerfile and by listing certd's dependencies the way its build
+// stage builds them (CGO off). deploy/image builds the same image without
+// Docker and checks the result.
 
 import (
 	"bufio"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,7 +64,9 @@ func parseDockerfile(t *testing.T, path string) []instruction {
 // The final stage is an empty base with only files copied in (no RUN: no
 // shell is needed or present), runs as a numeric non-root user, and starts
 // certd in exec form; the build stage builds ./cmd/certd with CGO off on
-// the Go release go.mod names.
+// the Go release go.mod names; a Debian stage installs the font packages
+// docs/fonts.md lists and the final stage copies /usr/share/fonts, certd's
+// default fonts-dir, from it.
 func TestDeployDockerfile(t *testing.T) {
 	path := filepath.Join(deployDir, "Dockerfile")
 	ins := parseDockerfile(t, path)
@@ -134,6 +139,7 @@ func TestDeployDockerfile(t *testing.T) {
 	if !copied {
 		t.Errorf("the final stage does not copy certd to %s", argv[0])
 	}
+	checkDockerfileFonts(t, path, stages)
 
 	// With CGO off Go links internally and the result is static; what
 	// could break that is a dependency that needs cgo. Every package certd
@@ -147,5 +153,77 @@ func TestDeployDockerfile(t *testing.T) {
 	}
 	if strings.Contains(string(out), "runtime/cgo") {
 		t.Error("with CGO_ENABLED=0 certd still links runtime/cgo")
+	}
+}
+
+// checkDockerfileFonts checks that the image carries the fonts certd reads:
+// certd compiles in only a small fallback set, so a stage must install
+// every package docs/fonts.md names, the final stage must copy that stage's
+// /usr/share/fonts, and the Dockerfile's comment must say so.
+func checkDockerfileFonts(t *testing.T, path string, stages [][]instruction) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/fonts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`apt-get install ([a-z0-9 -]+)`).FindSubmatch(doc)
+	if line == nil {
+		t.Fatal("docs/fonts.md: no apt-get install line")
+	}
+	pkgs := strings.Fields(string(line[1]))
+	fontStage := ""
+	for _, st := range stages[:len(stages)-1] {
+		var run string
+		for _, in := range st {
+			if in.cmd == "RUN" && strings.Contains(in.args, "apt-get install") {
+				run = in.args
+			}
+		}
+		if run == "" {
+			continue
+		}
+		for _, p := range pkgs {
+			if !slices.Contains(strings.Fields(run), p) {
+				t.Errorf("%s:%d: apt-get install lacks %s (docs/fonts.md)", path, st[0].line, p)
+			}
+		}
+		if !strings.Contains(run, "--no-install-recommends") {
+			t.Errorf("%s:%d: apt-get install without --no-install-recommends pulls in more fonts than certd uses", path, st[0].line)
+		}
+		if _, as, ok := strings.Cut(st[0].args, " AS "); ok {
+			fontStage = strings.TrimSpace(as)
+		}
+	}
+	if fontStage == "" {
+		t.Fatalf("%s: no named stage installs the font packages %v", path, pkgs)
+	}
+	copied := false
+	for _, in := range stages[len(stages)-1] {
+		f := strings.Fields(in.args)
+		if in.cmd == "COPY" && len(f) == 3 && f[0] == "--from="+fontStage && f[1] == "/usr/share/fonts" && f[2] == "/usr/share/fonts" {
+			copied = true
+		}
+	}
+	if !copied {
+		t.Errorf("%s: the final stage does not COPY --from=%s /usr/share/fonts /usr/share/fonts", path, fontStage)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comment strings.Builder
+	for _, l := range strings.Split(string(raw), "\n") {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "#"); ok {
+			comment.WriteString(c + " ")
+		}
+	}
+	text := strings.Join(strings.Fields(comment.String()), " ")
+	for _, want := range append([]string{"fonts-dir", "/usr/share/fonts"}, pkgs...) {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s: the comments do not mention %s", path, want)
+		}
+	}
+	if strings.Contains(text, "fonts are compiled in") {
+		t.Errorf("%s: the comments still say the fonts are compiled in", path)
 	}
 }
