@@ -14,8 +14,9 @@
 //     every renewal changes the revision.
 //   - The holder stops its work (the tenure context ends) once TTL minus a
 //     guard of TTL/4 has passed since the start of its last successful
-//     renewal, measured on its own monotonic clock, or at once when a
-//     renewal finds the key changed (it was taken over).
+//     renewal, measured on its own monotonic clock by a timer that does
+//     not wait for a renewal call to return, or at once when a renewal
+//     finds the key changed (it was taken over).
 //   - A standby takes over a lock only by compare-and-set, and only after it
 //     has itself observed the same revision unchanged for a full TTL on its
 //     own monotonic clock. Clocks of different hosts are never compared:
