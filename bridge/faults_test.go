@@ -314,3 +314,25 @@ func waitKey(ctx context.Context, env *testenv.Env, job string, ok func(string) 
 	}
 	return fmt.Errorf("job %s: key never changed: %w", job, ctx.Err())
 }
+
+// TestSubmissionGoneEndsVisibly: xqueue answers a post with "Submission
+// does not exist" (its row was deleted). The job ends, once, with the
+// reason in its record; it is not posted again and again.
+func TestSubmissionGoneEndsVisibly(t *testing.T) {
+	env, xs, xq := setup(t)
+	xs.Inject(xqueuetest.Fault{Endpoint: "put_result", Body: `{"return_code": 1, "content": "Submission does not exist"}`, Every: 1})
+	env.RunConsumer(t, nil, nil)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	ctx := waitCtx(t)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.LastError, "Submission does not exist") || rec.AnswersPosted != 0 || rec.PostingKey != "" {
+		t.Errorf("record %v: want the reason shown, no answer counted and no claim left", rec)
+	}
+	if st := xs.Stats(); st.FaultsApplied != 1 || xs.CallbackCount(id) != 0 {
+		t.Errorf("stats %+v: want one refused post and no LMS callback", st)
+	}
+}
