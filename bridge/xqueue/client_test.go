@@ -655,3 +655,31 @@ func TestPullWithoutAnswerIsNotRepeated(t *testing.T) {
 		t.Fatalf("%d pulls after a 504, want 1 (not repeated)", after.Pulls-before.Pulls)
 	}
 }
+
+// A put_result redirected to the login page did not reach the view: it is
+// sent again once after logging in, and if the new session is refused too
+// the error says so without claiming an unknown outcome (nothing was
+// posted) and without a third send.
+func TestPutResultRedirectedTwiceIsAnAuthError(t *testing.T) {
+	s := xqueuetest.NewServer()
+	defer s.Close()
+	c := testClient(t, s, nil)
+	ctx := ctxT(t)
+	s.Submit(jobBody)
+	sub, err := c.Pull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := "/xqueue/login/?next=/xqueue/put_result/"
+	s.Inject(xqueuetest.Fault{Endpoint: "put_result", Status: http.StatusFound, Location: login, Count: 2})
+	before := s.Stats()
+	err = c.PutResult(ctx, sub.Header, []byte(`{}`))
+	if !errors.Is(err, ErrAuth) || errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("put_result redirected after re-login: %v, want ErrAuth only", err)
+	}
+	after := s.Stats()
+	if sent := after.FaultsApplied - before.FaultsApplied; sent != 2 || after.PutResults != before.PutResults ||
+		after.Logins-before.Logins != 1 || after.Callbacks != before.Callbacks {
+		t.Fatalf("stats %+v -> %+v: want 2 sends, one login, nothing reaching the view", before, after)
+	}
+}
