@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -246,4 +248,91 @@ func TestLostRetirementAnsweredAgainWithNewestKey(t *testing.T) {
 		}
 	}
 	t.Errorf("the record never counted 2 answers posted: %v", ctx.Err())
+}
+
+// TestStaleClaimDoesNotBlockAnswer: a bridge claimed the post of a waiting
+// answer and died before posting (its result message already settled), so
+// the record is RESULT_READY with a claim nobody will settle. The next
+// offer is left alone (a post with the previous key may still be under
+// way inside xqueue), but the one after it is answered at once, once,
+// with the newest key: the dead claim does not leave the submission
+// offered forever.
+func TestStaleClaimDoesNotBlockAnswer(t *testing.T) {
+	env, xs, xq := setup(t)
+	ctx := waitCtx(t)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	job := fmt.Sprintf("xq-%d", id)
+	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &certdv1.JobRecord{
+		Id: job, Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
+		SubmissionId: id, XqueueKey: "k1", PostingKey: "k1",
+		Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo_Course",
+		Answer: []byte(`{"action": "create", "username": "jdoe"}`), AnswerOk: true,
+	}
+	pipelinetest.SetState(rec, certdv1.JobState_JOB_STATE_RESULT_READY, "finished", "test")
+	if err := pipelinetest.Put(ctx, kv, rec); err != nil {
+		t.Fatal(err)
+	}
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	// The first offer only refreshes the key.
+	if err := waitKey(ctx, env, job, func(k string) bool { return k != "k1" }); err != nil {
+		t.Fatal(err)
+	}
+	xs.ExpireLeases() // offered again
+	cbs, err := xs.WaitCallbacks(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xs.WaitRetired(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := xs.Submission(id)
+	if cbs[0].Key != sub.Key || cbs[0].Body != string(rec.Answer) {
+		t.Errorf("answered %+v, want the stored answer with the newest key %s", cbs[0], sub.Key)
+	}
+	if _, err := testenv.WaitState(ctx, env, job, certdv1.JobState_JOB_STATE_ANSWERED); err != nil {
+		t.Fatal(err)
+	}
+	if n := xs.CallbackCount(id); n != 1 {
+		t.Errorf("%d LMS callbacks, want 1", n)
+	}
+}
+
+// waitKey waits until the record of job has an xqueue key that ok accepts.
+func waitKey(ctx context.Context, env *testenv.Env, job string, ok func(string) bool) error {
+	updates, err := env.P.Records.Watch(ctx, true)
+	if err != nil {
+		return err
+	}
+	for r := range updates {
+		if r.Id == job && ok(r.XqueueKey) {
+			return nil
+		}
+	}
+	return fmt.Errorf("job %s: key never changed: %w", job, ctx.Err())
+}
+
+// TestSubmissionGoneEndsVisibly: xqueue answers a post with "Submission
+// does not exist" (its row was deleted). The job ends, once, with the
+// reason in its record; it is not posted again and again.
+func TestSubmissionGoneEndsVisibly(t *testing.T) {
+	env, xs, xq := setup(t)
+	xs.Inject(xqueuetest.Fault{Endpoint: "put_result", Body: `{"return_code": 1, "content": "Submission does not exist"}`, Every: 1})
+	env.RunConsumer(t, nil, nil)
+	env.RunBridge(t, bridge.WithXQueue(xq))
+	ctx := waitCtx(t)
+	id := xs.Submit(body(t, create("jdoe", "Jane Doe")))
+	rec, err := testenv.WaitState(ctx, env, fmt.Sprintf("xq-%d", id), certdv1.JobState_JOB_STATE_ANSWERED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.LastError, "Submission does not exist") || rec.AnswersPosted != 0 || rec.PostingKey != "" {
+		t.Errorf("record %v: want the reason shown, no answer counted and no claim left", rec)
+	}
+	if st := xs.Stats(); st.FaultsApplied != 1 || xs.CallbackCount(id) != 0 {
+		t.Errorf("stats %+v: want one refused post and no LMS callback", st)
+	}
 }

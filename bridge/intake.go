@@ -313,6 +313,7 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 		Request:      sub.Body,
 	}
 	var created bool
+	var existing *certdv1.JobRecord
 	var err error
 	if bad != nil {
 		res := &certdv1.Result{
@@ -320,18 +321,24 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 			Answer:      pipeline.ErrorAnswer(rec.Username, rec.CourseId, bad.Error()),
 			ErrorReason: bad.Error(),
 		}
-		created, _, err = b.life.Reject(ctx, rec, res, "pulled from xqueue: "+bad.Error())
+		created, existing, err = b.life.Reject(ctx, rec, res, "pulled from xqueue: "+bad.Error())
 		if created {
 			b.log.Warn("bad job body", "job", id, "reason", bad.Error())
 		}
 	} else {
-		created, _, err = b.life.Submit(ctx, rec, "pulled from xqueue")
+		created, existing, err = b.life.Submit(ctx, rec, "pulled from xqueue")
 		if created {
 			b.log.Info("accepted", "job", id, "action", req.Action, "course_id", req.CourseID)
 		}
 	}
 	if created || err != nil {
 		return err
+	}
+	// The key of the offer before this one: a post claimed with it may
+	// still be under way.
+	var prevKey string
+	if existing != nil {
+		prevKey = existing.XqueueKey
 	}
 	// Seen before: keep the newest key so the answer uses it.
 	rec, err = b.life.Reoffered(ctx, id, sub.Header.SubmissionKey)
@@ -347,8 +354,12 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 	case certdv1.JobState_JOB_STATE_RESULT_READY:
 		// The answer waits (an earlier post was refused for its key, or the
 		// relay has not got to it): post it now with the new key, unless a
-		// post is under way, which retries with the newest key itself.
-		if rec.PostingKey == "" {
+		// post with the previous offer's key may be under way (xqueue may
+		// be calling the LMS with it; it retries with the newest key
+		// itself if refused). A claim older than that belongs to a poster
+		// that died: it has had a whole lease, longer than a put_result
+		// may take, and left no result message to redeliver.
+		if rec.PostingKey == "" || rec.PostingKey != prevKey {
 			b.log.Info("answer waiting: posting it now with the new key", "job", id)
 			acc.repost(rec)
 		}

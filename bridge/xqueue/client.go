@@ -64,11 +64,14 @@ type Config struct {
 	// Client uses its own copy with a cookie jar and redirects disabled.
 	// A Timeout set on it also bounds put_result; leave it zero.
 	HTTPClient *http.Client
-	// RequestTimeout bounds each login, status, get_queuelen and
-	// get_submission attempt (default 10 s).
+	// RequestTimeout bounds each login, status and get_queuelen attempt
+	// (default 10 s), and get_submission's unless ResultTimeout is longer.
 	RequestTimeout time.Duration
 	// ResultTimeout bounds each put_result attempt (default 60 s). Keep it
-	// well above 30 s: xqueue answers only after posting to the LMS.
+	// well above 30 s: xqueue answers only after posting to the LMS. It
+	// also bounds get_submission when longer than RequestTimeout: a pull
+	// may wait behind put_results in xqueue, and is never repeated once
+	// sent (see Pull).
 	ResultTimeout time.Duration
 	// MaxAttempts bounds the attempts of a call that fails transiently
 	// (default 5).
@@ -432,18 +435,33 @@ func (c *Client) backoff(ctx context.Context, op string, attempt int, cause erro
 }
 
 // get performs a session GET with re-login and retries, and returns the
-// parsed reply.
+// parsed reply. A pull (get_submission) that was sent but got no answer
+// (timeout, connection lost, 504 from a front) is not repeated: xqueue may
+// still be running it, and two pulls at once race inside xqueue (one
+// submission under two keys, or an answered one brought back).
 func (c *Client) get(ctx context.Context, endpoint string, query url.Values) (reply, error) {
+	pull := endpoint == "get_submission"
+	timeout := c.cfg.RequestTimeout
+	if pull {
+		// xqueue's few workers may be busy with put_results (each up to
+		// ~25 s) before one gets to the pull: wait for it rather than
+		// leave a pull behind that still runs.
+		timeout = max(timeout, c.cfg.ResultTimeout)
+	}
 	relogged := false
 	for attempt := 1; ; attempt++ {
 		gen, err := c.session(ctx)
 		if err != nil {
 			return reply{}, err
 		}
-		resp, err := c.do(ctx, c.cfg.RequestTimeout, http.MethodGet, endpoint, query, nil)
+		resp, err := c.do(ctx, timeout, http.MethodGet, endpoint, query, nil)
 		var retryErr error
 		switch {
 		case err != nil:
+			var te *transportError
+			if pull && errors.As(err, &te) && te.sent {
+				return reply{}, fmt.Errorf("%w: no answer after sending, not repeated (xqueue may still be running it): %w", ErrUnavailable, err)
+			}
 			if ctx.Err() != nil {
 				return reply{}, ctx.Err()
 			}
@@ -451,6 +469,8 @@ func (c *Client) get(ctx context.Context, endpoint string, query url.Values) (re
 				return reply{}, err
 			}
 			retryErr = err
+		case pull && resp.status == http.StatusGatewayTimeout:
+			return reply{}, fmt.Errorf("%w: HTTP 504, not repeated (xqueue may still be running it)", ErrUnavailable)
 		case isLoginRedirect(resp):
 			if relogged {
 				return reply{}, fmt.Errorf("%w: still redirected to login after logging in (session cookie not kept?)", ErrAuth)
@@ -531,6 +551,12 @@ func (c *Client) QueueLength(ctx context.Context) (int, error) {
 // hidden for the lease (one minute by default) and, without an accepted
 // PutResult, comes back with the same SubmissionID and a new key. Pull
 // returns an error wrapping ErrQueueEmpty when nothing is available.
+//
+// A pull sent without an answer (timeout, connection lost, 504) is not
+// repeated: it returns an error wrapping ErrUnavailable, and the caller
+// should wait before pulling again. xqueue may still be running the first
+// pull, and pulls that overlap inside xqueue hand one submission out under
+// two keys or bring back one already answered.
 func (c *Client) Pull(ctx context.Context) (*Submission, error) {
 	rep, err := c.get(ctx, "get_submission", url.Values{"queue_name": {c.cfg.Queue}})
 	if err != nil {

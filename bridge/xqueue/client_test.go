@@ -333,7 +333,7 @@ func TestGetRetriesTransientFailures(t *testing.T) {
 	ctx := ctxT(t)
 	s.Submit(jobBody)
 	s.Inject(xqueuetest.Fault{Endpoint: "get_submission", Status: 500, Count: 1})
-	s.Inject(xqueuetest.Fault{Endpoint: "get_submission", Status: 504, Count: 1})
+	s.Inject(xqueuetest.Fault{Endpoint: "get_submission", Status: 502, Count: 1})
 	if _, err := c.Pull(ctx); err != nil {
 		t.Fatalf("Pull after two 5xx: %v", err)
 	}
@@ -605,5 +605,81 @@ func BenchmarkPullPutResult(b *testing.B) {
 		if err := c.PutResult(ctx, sub.Header, result); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A pull that got no answer may still be running inside xqueue; a second
+// pull sent meanwhile would race it (one submission under two keys, or an
+// answered one brought back). The client must not repeat it.
+func TestPullWithoutAnswerIsNotRepeated(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	s := xqueuetest.NewServer(xqueuetest.WithPullHook(func(ctx context.Context, _ int64) {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return
+		}
+		select { // the first pull stays inside xqueue until released
+		case <-release:
+		case <-ctx.Done():
+		}
+	}))
+	defer s.Close()
+	c := testClient(t, s, func(c *Config) { c.RequestTimeout, c.ResultTimeout = 100*time.Millisecond, 100*time.Millisecond })
+	ctx := ctxT(t)
+	s.Submit(jobBody)
+	s.Submit(jobBody)
+	sub, err := c.Pull(ctx)
+	if err == nil {
+		t.Fatalf("Pull returned submission %d while its first get_submission was still running in xqueue", sub.Header.SubmissionID)
+	}
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrQueueEmpty) {
+		t.Fatalf("unanswered pull: %v, want ErrUnavailable", err)
+	}
+	close(release)
+	if _, err := s.WaitStats(ctx, func(st xqueuetest.Stats) bool { return st.Pulls == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.MaxPullsInFlight != 1 {
+		t.Fatalf("stats %+v: pulls overlapped inside xqueue", st)
+	}
+
+	// A 504 from a front: xqueue may still be running the pull, too.
+	s.Inject(xqueuetest.Fault{Endpoint: "get_submission", Status: http.StatusGatewayTimeout, AfterHandling: true})
+	before := s.Stats()
+	if _, err := c.Pull(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("pull answered 504: %v, want ErrUnavailable", err)
+	}
+	if after := s.Stats(); after.Pulls-before.Pulls != 1 {
+		t.Fatalf("%d pulls after a 504, want 1 (not repeated)", after.Pulls-before.Pulls)
+	}
+}
+
+// A put_result redirected to the login page did not reach the view: it is
+// sent again once after logging in, and if the new session is refused too
+// the error says so without claiming an unknown outcome (nothing was
+// posted) and without a third send.
+func TestPutResultRedirectedTwiceIsAnAuthError(t *testing.T) {
+	s := xqueuetest.NewServer()
+	defer s.Close()
+	c := testClient(t, s, nil)
+	ctx := ctxT(t)
+	s.Submit(jobBody)
+	sub, err := c.Pull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := "/xqueue/login/?next=/xqueue/put_result/"
+	s.Inject(xqueuetest.Fault{Endpoint: "put_result", Status: http.StatusFound, Location: login, Count: 2})
+	before := s.Stats()
+	err = c.PutResult(ctx, sub.Header, []byte(`{}`))
+	if !errors.Is(err, ErrAuth) || errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("put_result redirected after re-login: %v, want ErrAuth only", err)
+	}
+	after := s.Stats()
+	if sent := after.FaultsApplied - before.FaultsApplied; sent != 2 || after.PutResults != before.PutResults ||
+		after.Logins-before.Logins != 1 || after.Callbacks != before.Callbacks {
+		t.Fatalf("stats %+v -> %+v: want 2 sends, one login, nothing reaching the view", before, after)
 	}
 }

@@ -180,6 +180,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 		return
 	}
 	s.logRequest(r, f.Status)
+	if f.Location != "" {
+		w.Header().Set("Location", f.Location)
+	}
 	if f.Body != "" {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(f.Status)

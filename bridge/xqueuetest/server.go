@@ -668,6 +668,9 @@ type Fault struct {
 	// Body, when set, is sent as the answer (with Status, default 200, as
 	// text/html): a way to feed clients malformed or unusual replies.
 	Body string
+	// Location, when set, is sent as the Location header (with a 3xx
+	// Status: a redirect, e.g. Django's relative one to the login page).
+	Location string
 	// Drop closes the connection without any answer instead.
 	Drop bool
 	// AfterHandling lets xqueue handle the request fully first (a pull

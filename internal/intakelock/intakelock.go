@@ -14,8 +14,9 @@
 //     every renewal changes the revision.
 //   - The holder stops its work (the tenure context ends) once TTL minus a
 //     guard of TTL/4 has passed since the start of its last successful
-//     renewal, measured on its own monotonic clock, or at once when a
-//     renewal finds the key changed (it was taken over).
+//     renewal, measured on its own monotonic clock by a timer that does
+//     not wait for a renewal call to return, or at once when a renewal
+//     finds the key changed (it was taken over).
 //   - A standby takes over a lock only by compare-and-set, and only after it
 //     has itself observed the same revision unchanged for a full TTL on its
 //     own monotonic clock. Clocks of different hosts are never compared:
@@ -296,20 +297,24 @@ func (l *Lock) hold(ctx context.Context, rev uint64, start time.Time, work func(
 		stolen  bool
 		renewer sync.WaitGroup
 	)
+	// The lapse runs on its own timer, not in the renewing goroutine: a
+	// renewal call that hangs (slow NATS, a stalled goroutine) must not
+	// hold the tenure open past the point a standby may take over.
+	lapse := time.AfterFunc(time.Until(start.Add(l.ttl-guard)), func() {
+		if tenure.Err() == nil {
+			l.log.Error("intake lock lapsed: no renewal succeeded in time; pulling stops")
+		}
+		end(errors.New("intake lock lapsed"))
+	})
+	defer lapse.Stop()
 	renewer.Add(1)
 	go func() {
 		defer renewer.Done()
-		lapse := time.NewTimer(time.Until(start.Add(l.ttl - guard)))
-		defer lapse.Stop()
 		tick := time.NewTicker(l.ttl / 3)
 		defer tick.Stop()
 		for {
 			select {
 			case <-tenure.Done():
-				return
-			case <-lapse.C:
-				l.log.Error("intake lock lapsed: no renewal succeeded in time; pulling stops")
-				end(errors.New("intake lock lapsed"))
 				return
 			case <-tick.C:
 			}
@@ -325,6 +330,9 @@ func (l *Lock) hold(ctx context.Context, rev uint64, start time.Time, work func(
 				mu.Lock()
 				cur = next
 				mu.Unlock()
+				if tenure.Err() != nil {
+					return // lapsed meanwhile: the tenure is over
+				}
 				lapse.Reset(time.Until(t0.Add(l.ttl - guard)))
 			case tenure.Err() != nil:
 				return

@@ -168,3 +168,43 @@ func TestStolenLockStopsWork(t *testing.T) {
 		}
 	}
 }
+
+// stallingKV is a lock bucket whose renewals (Update) stop returning once
+// stall is set, until release is closed: a stalled NATS client, or a
+// renewing goroutine that does not get to run.
+type stallingKV struct {
+	jetstream.KeyValue
+	stall   atomic.Bool
+	release chan struct{}
+}
+
+func (s *stallingKV) Update(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
+	if s.stall.Load() {
+		<-s.release
+		return 0, errors.New("stalled")
+	}
+	return s.KeyValue.Update(ctx, key, value, last)
+}
+
+// TestStalledRenewalStillLapses: a holder whose renewal call hangs must
+// still stop working when its tenure lapses, before a standby (which sees
+// the lock unchanged for a TTL) takes over; the lapse must not wait for
+// the renewal to return.
+func TestStalledRenewalStillLapses(t *testing.T) {
+	url := start(t)
+	const ttl = time.Second
+	a, b := newNode(t, url, "a", ttl), newNode(t, url, "b", ttl)
+	kv := &stallingKV{KeyValue: a.kv, release: make(chan struct{})}
+	a.lock = intakelock.New(kv, "certificates", "a", "r1", ttl, nil)
+	tn := &tenures{started: make(chan string, 4)}
+	run(t, a, tn, "a")
+	t.Cleanup(func() { close(kv.release) }) // runs before a is stopped
+	waitStart(t, tn, "a")
+	kv.stall.Store(true)
+	run(t, b, tn, "b")
+	took := waitStart(t, tn, "b")
+	t.Logf("takeover from a stalled holder after %v (TTL %v)", took, ttl)
+	if tn.overlap.Load() {
+		t.Error("the holder whose renewal stalled was still working when the standby took over")
+	}
+}
