@@ -202,14 +202,14 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 // whole bridge, and Run returns a *supervise.Stopped naming it.
 func (b *Bridge) Run(ctx context.Context) error {
 	// Bind everything first, so that a failed start leaves nothing running.
-	relaySubmit, err := b.newRelay(ctx, certdv1.Source_SOURCE_SUBMIT, b.relaySubmitted)
+	relaySubmit, err := b.newRelay(ctx, certdv1.Source_SOURCE_SUBMIT, b.relayWorkers, b.relaySubmitted)
 	if err != nil {
 		return err
 	}
 	g := supervise.New(ctx)
 	g.Add(pipeline.RelaySubmit, relaySubmit)
 	if b.xq != nil {
-		relayXq, err := b.newRelay(ctx, certdv1.Source_SOURCE_XQUEUE, b.relayToXqueue)
+		relayXq, err := b.newRelay(ctx, certdv1.Source_SOURCE_XQUEUE, min(b.relayWorkers, xqueuePosts), b.relayToXqueue)
 		if err != nil {
 			return err
 		}

@@ -135,8 +135,14 @@ func TestFaultSlowLMS(t *testing.T) {
 	env.RunBridge(t, bridge.WithXQueue(xq))
 	ids := submitN(t, xs, "slow", 6)
 	checkExactlyOnce(t, waitCtx(t), env, xs, ids)
-	if st := xs.Stats(); st.PutResults != len(ids) {
+	st := xs.Stats()
+	if st.PutResults != len(ids) {
 		t.Errorf("%d put_results for %d submissions: a slow answer was retried", st.PutResults, len(ids))
+	}
+	// A slow LMS holds one xqueue worker per put_result: the bridge must
+	// leave xqueue workers free for pulls and for xqueue's other users.
+	if st.MaxPutResultsInFlight > 2 {
+		t.Errorf("%d put_results at once against a slow LMS, want at most 2", st.MaxPutResultsInFlight)
 	}
 }
 

@@ -21,18 +21,24 @@ import (
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
+// xqueuePosts bounds the put_result calls under way at once. xqueue calls
+// the LMS inside put_result (up to about 25 s when the LMS hangs) on one of
+// its few workers (4 in a usual deployment); more posts at once would
+// occupy all of them and stall the intake's pulls and xqueue's other users.
+const xqueuePosts = 2
+
 // newRelay binds to the durable results consumer of source and returns
-// the part that serves it on a worker pool of relayWorkers: the pool
+// the part that serves it on a worker pool of the given size: the pool
 // pulls, keeps posts alive and settles each message from what handle
 // returns (worker.Handler).
-func (b *Bridge) newRelay(ctx context.Context, source certdv1.Source, handle worker.Handler) (func(context.Context) error, error) {
+func (b *Bridge) newRelay(ctx context.Context, source certdv1.Source, workers int, handle worker.Handler) (func(context.Context) error, error) {
 	durable := pipeline.RelayName(source)
 	cons, err := b.p.ResultMessages(ctx, source)
 	if err != nil {
 		return nil, err
 	}
 	pool := worker.New(worker.Config{
-		Workers: b.relayWorkers, AckWait: b.p.AckWait(), Log: b.log, Metrics: b.metrics,
+		Workers: workers, AckWait: b.p.AckWait(), Log: b.log, Metrics: b.metrics,
 		// Posts under way may finish when the bridge stops (bounded), so
 		// that an answer the receiver accepted is recorded; a post cut
 		// off keeps its claim and is settled as unknown on redelivery.

@@ -456,7 +456,18 @@ func (s *Server) putResult(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, reply(false, pyString("'put_result' must use HTTP POST")))
 		return
 	}
-	s.count(func(st *Stats) { st.PutResults++ })
+	s.mu.Lock()
+	s.stats.PutResults++
+	s.putsNow++
+	s.stats.MaxPutResultsInFlight = max(s.stats.MaxPutResultsInFlight, s.putsNow)
+	s.notify()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.putsNow--
+		s.notify()
+		s.mu.Unlock()
+	}()
 	reject := func(msg string) {
 		s.count(func(st *Stats) { st.Rejected++ })
 		s.answer(w, r, reply(false, pyString(msg)))

@@ -163,6 +163,7 @@ type Server struct {
 	stats      Stats
 	changed    chan struct{}
 	pullsNow   int // get_submission views in flight
+	putsNow    int // put_result views in flight (each may wait for the LMS)
 }
 
 type submission struct {
@@ -532,15 +533,18 @@ type Stats struct {
 	LostLeases int
 	// Unretired counts pulls whose save brought back a submission that an
 	// accepted put_result had retired while the pull was in its window.
-	Unretired     int
-	EmptyPulls    int // get_submission answered "Queue '..' is empty"
-	PutResults    int // put_result requests that reached the view
-	Accepted      int // put_results accepted (key matched)
-	Rejected      int // put_results answered with return_code 1
-	Callbacks     int // LMS callbacks delivered
-	LMSFailures   int // LMS callbacks that failed (FailLMS)
-	Submits       int
-	FaultsApplied int // injected faults that fired
+	Unretired  int
+	EmptyPulls int // get_submission answered "Queue '..' is empty"
+	PutResults int // put_result requests that reached the view
+	// MaxPutResultsInFlight is the most put_result views that ran at once
+	// (each holds one of xqueue's workers while it calls the LMS).
+	MaxPutResultsInFlight int
+	Accepted              int // put_results accepted (key matched)
+	Rejected              int // put_results answered with return_code 1
+	Callbacks             int // LMS callbacks delivered
+	LMSFailures           int // LMS callbacks that failed (FailLMS)
+	Submits               int
+	FaultsApplied         int // injected faults that fired
 }
 
 // Stats returns the current counters.
