@@ -28,6 +28,7 @@ import (
 
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
+	"github.com/certd-dev/certd/internal/metrics"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -65,8 +66,9 @@ type Bridge struct {
 	attempts         *attemptCounter
 	worker           *certdv1.Worker
 
-	rate   *rateMeter
-	counts pipeline.Counters
+	rate    *rateMeter
+	counts  pipeline.Counters
+	metrics *metrics.Metrics // nil: none
 }
 
 // Option configures a Bridge.
@@ -207,6 +209,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Info("no xqueue configured: intake off, relaying submitted jobs only")
 	}
 	run(b.reap)
+	run(b.reportWaiting)
 	run(func(ctx context.Context) error {
 		b.p.Heartbeat(ctx, b.worker, b.counts.Fill, b.log)
 		return nil

@@ -77,6 +77,8 @@ func (b *Bridge) intake(ctx context.Context) error {
 // pullLoop polls xqueue and pulls while there is work, the intake switch is
 // on and the pipeline is not full, until ctx (the lock tenure) ends.
 func (b *Bridge) pullLoop(ctx context.Context, acc *acceptStage) {
+	b.metrics.SetIntakeHolder(true)
+	defer b.metrics.SetIntakeHolder(false)
 	failures := 0
 	for {
 		wait, err := b.poll(ctx, acc)
@@ -111,6 +113,7 @@ func (b *Bridge) poll(ctx context.Context, acc *acceptStage) (time.Duration, err
 	if err != nil {
 		return 0, fmt.Errorf("queue length: %w", err)
 	}
+	b.metrics.SetXQueueLength(n)
 	if n == 0 {
 		return b.pollInterval, nil
 	}
@@ -154,7 +157,9 @@ func (b *Bridge) pullSerial(ctx context.Context, acc *acceptStage, budget int) (
 		if err := acc.failing(); err != nil {
 			return pulled, fmt.Errorf("recording pulled submissions fails: %w", err)
 		}
+		t0 := time.Now()
 		sub, err := b.xq.Pull(ctx)
+		b.since("pull", t0)
 		var big *xqueue.TooLargeError
 		switch {
 		case errors.Is(err, xqueue.ErrQueueEmpty):
@@ -371,9 +376,11 @@ func (b *Bridge) dispatch(ctx context.Context, rec *certdv1.JobRecord, bad error
 		}
 		return b.p.PublishResult(ctx, rec.Source, res)
 	}
+	t0 := time.Now()
 	if err := b.p.PublishJob(ctx, pipeline.JobFromRecord(rec)); err != nil {
 		return err
 	}
+	b.since("publish", t0)
 	_, err := b.p.Records.Update(ctx, rec.Id, func(r *certdv1.JobRecord) error {
 		if r.State != certdv1.JobState_JOB_STATE_ACCEPTED {
 			return pipeline.ErrNoChange // a consumer got there first

@@ -122,7 +122,9 @@ func (b *Bridge) relayMsg(ctx context.Context, msg jetstream.Msg, post relayFunc
 	}
 	b.counts.Add(1, 0, 0)
 	stop := pipeline.KeepAlive(ctx, msg, b.p.Opts.AckWait/3)
+	t0 := time.Now()
 	err = post(ctx, rec)
+	b.since("answer", t0)
 	stop()
 	b.counts.Add(-1, 0, 0)
 	switch {

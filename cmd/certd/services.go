@@ -28,7 +28,6 @@ import (
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/supervise"
-	"github.com/certd-dev/certd/internal/webserve"
 )
 
 // Settings used by each part; a command declares the union of its parts'.
@@ -39,7 +38,7 @@ var (
 	handlerSettings  = []string{"storage", "s3-endpoint", "s3-region", "s3-path-style", "s3-cache-control", "s3-acl", "download-url", "verify-url", "signing-key", "signing-key-readable", "signing-passphrase", "signing-passphrase-file", "cert-data", "site-config", "designs", "strict-designs", "fonts-dir", "han-style"}
 	consumerSettings = []string{"workers", "max-attempts", "retry-delay", "drain-timeout"}
 	controlSettings  = []string{"grpc-addr", "control-token", "grpc-tls-cert", "grpc-tls-key"}
-	httpSettings     = []string{"http-addr"}
+	httpSettings     = observeSettings
 )
 
 func join(lists ...[]string) []string {
@@ -177,7 +176,7 @@ func newXQueue(c *config, log *slog.Logger) (*xqueue.Client, error) {
 	return cl, c.err()
 }
 
-func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) *bridge.Bridge {
+func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger, extra ...bridge.Option) *bridge.Bridge {
 	opts := []bridge.Option{
 		bridge.WithLogger(log),
 		bridge.WithRegion(c.str("region")),
@@ -191,7 +190,7 @@ func newBridge(c *config, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Log
 	if xq != nil {
 		opts = append(opts, bridge.WithXQueue(xq))
 	}
-	return bridge.New(p, opts...)
+	return bridge.New(p, append(opts, extra...)...)
 }
 
 // parts of a handler, kept for the commands that need more than the handler.
@@ -226,7 +225,7 @@ func newRenderer(c *config, log *slog.Logger) (*document.Renderer, error) {
 }
 
 // newHandler wires storage, renderer, signer and course settings.
-func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode) (*handlerParts, error) {
+func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode, obs ...consumer.StageObserver) (*handlerParts, error) {
 	var sopts []storage.Option
 	if v := c.str("s3-endpoint"); v != "" {
 		sopts = append(sopts, storage.WithEndpoint(v))
@@ -296,6 +295,9 @@ func newHandler(ctx context.Context, c *config, log *slog.Logger, mode signMode)
 			return nil, fmt.Errorf("store public key: %w", err)
 		}
 	}
+	for _, o := range obs {
+		cfg = consumer.ObserveStages(cfg, o)
+	}
 	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir}, nil
 }
 
@@ -355,19 +357,19 @@ func checkKeyFile(path string, allowReadable bool) error {
 	return nil
 }
 
-func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *slog.Logger) *consumer.Consumer {
+func newConsumer(c *config, p *pipeline.Pipeline, h consumer.JobHandler, log *slog.Logger, extra ...consumer.Option) *consumer.Consumer {
 	workers := c.int("workers")
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	return consumer.New(p, h,
+	return consumer.New(p, h, append([]consumer.Option{
 		consumer.WithLogger(log),
 		consumer.WithRegion(c.str("region")),
 		consumer.WithWorkers(workers),
 		consumer.WithMaxAttempts(c.int("max-attempts")),
 		consumer.WithRetryDelay(c.duration("retry-delay")),
 		consumer.WithDrainTimeout(c.duration("drain-timeout")),
-	)
+	}, extra...)...)
 }
 
 // checkControlToken refuses, before anything starts, a control token too
@@ -432,19 +434,25 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	parts, err := newHandler(ctx, c, log, signDevKey)
+	obs, err := newObserver(c, log, "all")
 	if err != nil {
 		return err
 	}
-	br := newBridge(c, p, xq, log)
-	cons := newConsumer(c, p, parts.handler, log)
+	defer obs.close()
+	parts, err := newHandler(ctx, c, log, signDevKey, obs.m.ObserveStage)
+	if err != nil {
+		return err
+	}
+	br := newBridge(c, p, xq, log, bridge.WithMetrics(obs.m))
+	cons := newConsumer(c, p, parts.handler, log, consumer.WithMetrics(obs.m))
 	svc, scfg := newControl(c, p, xq, log)
 	if err := c.err(); err != nil {
 		return err
 	}
-	httpLn, err := net.Listen("tcp", c.str("http-addr"))
-	if err != nil {
-		return fmt.Errorf("http-addr: %w", err)
+	obs.checkNATS(nc)
+	obs.checkHandler(parts)
+	if xq != nil {
+		obs.checkXQueue(p, xq)
 	}
 	// Every part runs in one group: the first to stop, for any reason,
 	// stops the process (exit status 1, naming the part), so that systemd
@@ -453,14 +461,8 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	g.Add("bridge", br.Run)
 	g.Add("consumer", cons.Run)
 	g.Add("control", func(ctx context.Context) error { return control.Serve(ctx, c.str("grpc-addr"), svc, scfg) })
-	web := webserve.New(webserve.Config{Root: parts.fileDir, Logger: log, Healthy: func() error {
-		if !nc.IsConnected() {
-			return errors.New("NATS not connected")
-		}
-		return nil
-	}})
-	g.Add("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn) })
-	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", c.str("grpc-addr"), "storage", c.str("storage"))
+	obs.serve(g, log, parts.fileDir)
+	log.Info("certd is running", "http", "http://"+obs.ln.Addr().String(), "grpc", c.str("grpc-addr"), "storage", c.str("storage"))
 	if feed != nil {
 		env := &allEnv{p: p, svc: svc, log: log, stdout: stdout}
 		g.Add("demo", func(ctx context.Context) error {
@@ -486,10 +488,12 @@ func supervised(err error, log *slog.Logger) error {
 	return err
 }
 
-// runPart runs a command's single part under supervision.
-func runPart(ctx context.Context, name string, log *slog.Logger, f func(context.Context) error) error {
+// runPart runs a command's single part under supervision, with its HTTP
+// side (health, readiness, metrics, pprof).
+func runPart(ctx context.Context, name string, log *slog.Logger, f func(context.Context) error, obs *observer) error {
 	g := supervise.New(ctx)
 	g.Add(name, f)
+	obs.serve(g, log, "")
 	return supervised(g.Run(), log)
 }
 
@@ -502,7 +506,7 @@ type allEnv struct {
 }
 
 func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, log, err := loadConfig("bridge", args, stderr, join(natsSettings, xqueueSettings, bridgeSettings)...)
+	c, log, err := loadConfig("bridge", args, stderr, join(natsSettings, xqueueSettings, bridgeSettings, httpSettings)...)
 	if err != nil {
 		return err
 	}
@@ -518,15 +522,24 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeNATS()
-	br := newBridge(c, p, xq, log)
+	obs, err := newObserver(c, log, "bridge")
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	br := newBridge(c, p, xq, log, bridge.WithMetrics(obs.m))
 	if err := c.err(); err != nil {
 		return err
 	}
-	return runPart(ctx, "bridge", log, br.Run)
+	obs.checkNATS(p.NC)
+	if xq != nil {
+		obs.checkXQueue(p, xq)
+	}
+	return runPart(ctx, "bridge", log, br.Run, obs)
 }
 
 func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, log, err := loadConfig("consumer", args, stderr, join(natsSettings, handlerSettings, consumerSettings)...)
+	c, log, err := loadConfig("consumer", args, stderr, join(natsSettings, handlerSettings, consumerSettings, httpSettings)...)
 	if err != nil {
 		return err
 	}
@@ -540,19 +553,26 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer closeNATS()
-	parts, err := newHandler(ctx, c, log, signRequired)
+	obs, err := newObserver(c, log, "consumer")
 	if err != nil {
 		return err
 	}
-	cons := newConsumer(c, p, parts.handler, log)
+	defer obs.close()
+	parts, err := newHandler(ctx, c, log, signRequired, obs.m.ObserveStage)
+	if err != nil {
+		return err
+	}
+	cons := newConsumer(c, p, parts.handler, log, consumer.WithMetrics(obs.m))
 	if err := c.err(); err != nil {
 		return err
 	}
-	return runPart(ctx, "consumer", log, cons.Run)
+	obs.checkNATS(p.NC)
+	obs.checkHandler(parts)
+	return runPart(ctx, "consumer", log, cons.Run, obs)
 }
 
 func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings)...)
+	c, log, err := loadConfig("control", args, stderr, join(natsSettings, controlSettings, xqueueSettings, httpSettings)...)
 	if err != nil {
 		return err
 	}
@@ -569,6 +589,12 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeNATS()
+	obs, err := newObserver(c, log, "control")
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	obs.checkNATS(p.NC)
 	svc, scfg := newControl(c, p, xq, log)
-	return runPart(ctx, "control", log, func(ctx context.Context) error { return control.Serve(ctx, c.str("grpc-addr"), svc, scfg) })
+	return runPart(ctx, "control", log, func(ctx context.Context) error { return control.Serve(ctx, c.str("grpc-addr"), svc, scfg) }, obs)
 }
