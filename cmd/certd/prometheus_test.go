@@ -98,7 +98,7 @@ func TestPrometheusScrapesAll(t *testing.T) {
 		`sum(certd_stage_duration_seconds_count{region="eu-test",role="all",stage="render"})`:             n,
 		`sum(certd_stage_duration_seconds_count{region="eu-test",role="all",stage="store"})`:              n,
 		`sum(certd_stage_duration_seconds_count{region="eu-test",role="all",stage="answer"})`:             n,
-		`certd_jobs_in_flight{region="eu-test",role="all"}`:                                              0,
+		`certd_jobs_in_flight{region="eu-test",role="all"}`:                                               0,
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
