@@ -76,10 +76,10 @@ func soak(ctx context.Context, src *benchSource, o benchOpts, w io.Writer, lat *
 }
 
 // soakVerdict says whether anything grew. The first sample (warm-up) is
-// left out; a quantity grew when every sample of the last quarter is above
-// every sample of the first quarter by more than a margin (10% of RSS and
-// heap; 10 goroutines; 5 open files), which a level series with noise
-// does not do and a leak does.
+// left out. A quantity grew when its floor (the least sample) over the
+// last quarter is above its floor over the first quarter by more than a
+// margin (10% of RSS and heap; 10 goroutines; 5 open files): spikes (a
+// GC cycle, a burst) do not move the floor, a leak raises it.
 func soakVerdict(samples []soakSample) string {
 	if len(samples) > 1 {
 		samples = samples[1:]
@@ -102,19 +102,20 @@ func soakVerdict(samples []soakSample) string {
 	}
 	var grew, parts []string
 	for _, m := range ms {
-		hiFirst, loLast := m.get(first[0]), m.get(last[0])
-		for _, s := range first {
-			hiFirst = max(hiFirst, m.get(s))
+		floor := func(ss []soakSample) float64 {
+			lo := m.get(ss[0])
+			for _, s := range ss {
+				lo = min(lo, m.get(s))
+			}
+			return lo
 		}
-		for _, s := range last {
-			loLast = min(loLast, m.get(s))
-		}
+		a, b := floor(first), floor(last)
 		verdict := "level"
-		if m.grew(hiFirst, loLast) {
+		if m.grew(a, b) {
 			verdict = "GREW"
 			grew = append(grew, m.name)
 		}
-		parts = append(parts, fmt.Sprintf("%s=%s(%.0f->%.0f)", m.name, verdict, hiFirst, loLast))
+		parts = append(parts, fmt.Sprintf("%s=%s(%.0f->%.0f)", m.name, verdict, a, b))
 	}
 	out := "soak: " + strings.Join(parts, " ")
 	if len(grew) == 0 {

@@ -44,6 +44,19 @@ func TestSoakVerdict(t *testing.T) {
 	if v := soakVerdict(leak); !strings.Contains(v, "soak: GREW: goroutines") {
 		t.Errorf("goroutine leak: %s", v)
 	}
+	// A rising floor under large spikes (every other sample) is growth.
+	var spiky []soakSample
+	for i := range 20 {
+		s := level[i]
+		s.heapMB = 40 + 2*float64(i)
+		if i%2 == 1 {
+			s.heapMB += 80
+		}
+		spiky = append(spiky, s)
+	}
+	if v := soakVerdict(spiky); !strings.Contains(v, "soak: GREW: heap_mb") {
+		t.Errorf("rising floor under spikes: %s", v)
+	}
 	if v := soakVerdict(level[:3]); !strings.Contains(v, "too short") {
 		t.Errorf("3 samples: %s", v)
 	}
