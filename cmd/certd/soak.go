@@ -48,9 +48,10 @@ func sampleProcess() soakSample {
 	return s
 }
 
-// soak keeps offering jobs at o.rate for o.duration, in rounds of o.every:
-// each round offers rate*every jobs at the rate and waits for their
-// answers, then samples the process and prints a line. At the end it says
+// soak keeps offering jobs at o.rate for o.duration, in duration/every
+// rounds: each round offers rate*every jobs at the rate and waits for
+// their answers, then samples the process and prints a line (a round
+// takes longer than every only if the pipeline falls behind the rate). At the end it says
 // whether RSS, goroutines or open files grew (see grew).
 func soak(ctx context.Context, src *benchSource, o benchOpts, w io.Writer, lat *[]time.Duration) (int, error) {
 	per := max(1, int(o.rate*o.every.Seconds()+0.5))
@@ -59,7 +60,8 @@ func soak(ctx context.Context, src *benchSource, o benchOpts, w io.Writer, lat *
 	var samples []soakSample
 	start := time.Now()
 	jobs := 0
-	for round := 0; time.Since(start) < o.duration; round++ {
+	rounds := int((o.duration + o.every - 1) / o.every)
+	for round := range rounds {
 		if err := src.run(ctx, per, o.rate, fmt.Sprintf("s%d-", round), lat); err != nil {
 			return jobs, err
 		}

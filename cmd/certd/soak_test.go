@@ -12,8 +12,8 @@ var soakSampleLine = regexp.MustCompile(`(?m)^ +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]
 // and a verdict on growth, and still ends with the summary line.
 func TestSoakPrintsSamplesAndVerdict(t *testing.T) {
 	out := runBenchCmd(t, "--duration", "2s", "--every", "400ms", "--rate", "20", "--workers", "2")
-	if n := len(soakSampleLine.FindAllString(out, -1)); n < 4 {
-		t.Errorf("%d sample lines, want at least 4:\n%s", n, out)
+	if n := len(soakSampleLine.FindAllString(out, -1)); n != 5 {
+		t.Errorf("%d sample lines, want 5 (2s every 400ms):\n%s", n, out)
 	}
 	for _, want := range []string{"soak: 20 jobs/s for 2s", "rss_mb=", "goroutines=", "open_files=", "(steady 20/s)"} {
 		if !strings.Contains(out, want) {
