@@ -126,7 +126,9 @@ func (b *Bridge) postXqueue(ctx context.Context, log *slog.Logger, res *certdv1.
 		}
 		used := claimed.PostingKey
 		b.counts.Add(1, 0, 0)
+		t0 := time.Now()
 		err = b.xq.PutResult(ctx, xqueue.Header{SubmissionID: claimed.SubmissionId, SubmissionKey: used}, claimed.Answer)
+		b.since("answer", t0)
 		b.counts.Add(-1, 0, 0)
 		switch {
 		case err == nil:
@@ -246,7 +248,9 @@ func (b *Bridge) callbackAnswer(ctx context.Context, log *slog.Logger, rec *cert
 	}
 	b.counts.Add(1, 0, 0)
 	actx, cancel := context.WithTimeout(ctx, b.callbackTimeout)
+	t0 := time.Now()
 	status, retryAfter, err := b.callback(actx, rec.CallbackUrl, rec.Answer)
+	b.since("answer", t0)
 	cancel()
 	b.hosts.release(host)
 	b.counts.Add(-1, 0, 0)
