@@ -235,7 +235,12 @@ func (b *Bridge) callbackAnswer(ctx context.Context, log *slog.Logger, rec *cert
 		return nil
 	}
 	if rec.CallbackUrl == "" {
-		return settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+		// No callback: the answer is delivered by recording it; that is
+		// the answer stage of such a job.
+		t0 := time.Now()
+		err := settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+		b.since("answer", t0)
+		return err
 	}
 	log = log.With("callback", redactURL(rec.CallbackUrl))
 	host, err := callbackHost(rec.CallbackUrl)
