@@ -78,7 +78,8 @@ type Bridge struct {
 	worker           *certdv1.Worker
 
 	life    *pipeline.Lifecycle
-	metrics worker.Metrics
+	metrics worker.Metrics // nil: none
+	gauges  Metrics        // never nil: noMetrics when metrics has none
 
 	rate   *rateMeter
 	counts pipeline.Counters
@@ -162,7 +163,10 @@ func WithRegion(r string) Option {
 }
 
 // WithMetrics sets where the relays' worker pools report each result
-// message and its outcome (the metrics seam of internal/worker).
+// message and its outcome (the metrics seam of internal/worker). A value
+// that also implements Metrics (internal/metrics does) is given the
+// bridge's own gauges and timings too: xqueue queue length, answers
+// waiting, intake holder, pull, publish and answer durations.
 func WithMetrics(m worker.Metrics) Option { return func(b *Bridge) { b.metrics = m } }
 
 // New returns a bridge over an open pipeline.
@@ -190,6 +194,10 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 		o(b)
 	}
 	b.log = b.log.With("component", "bridge")
+	b.gauges = noMetrics{}
+	if m, ok := b.metrics.(Metrics); ok && m != nil {
+		b.gauges = m
+	}
 	b.holderID = b.worker.Id + "." + pipeline.NewUUID()[:8]
 	b.life = p.Lifecycle(b.worker.Id, b.worker.Region)
 	return b
@@ -219,6 +227,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Info("no xqueue configured: intake off, relaying submitted jobs only")
 	}
 	g.Add("reaper", b.reap)
+	if _, none := b.gauges.(noMetrics); !none {
+		g.Add("answers-waiting", b.reportWaiting)
+	}
 	g.Add("heartbeat", func(ctx context.Context) error {
 		b.p.Heartbeat(ctx, b.worker, b.counts.Fill, b.log)
 		return nil

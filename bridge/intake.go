@@ -71,6 +71,8 @@ func (b *Bridge) intake(ctx context.Context) error {
 // pullLoop polls xqueue and pulls while there is work, the intake switch is
 // on and the pipeline is not full, until ctx (the lock tenure) ends.
 func (b *Bridge) pullLoop(ctx context.Context, acc *acceptStage) {
+	b.gauges.SetIntakeHolder(true)
+	defer b.gauges.SetIntakeHolder(false)
 	failures := 0
 	for {
 		wait, err := b.poll(ctx, acc)
@@ -105,6 +107,7 @@ func (b *Bridge) poll(ctx context.Context, acc *acceptStage) (time.Duration, err
 	if err != nil {
 		return 0, fmt.Errorf("queue length: %w", err)
 	}
+	b.gauges.SetXQueueLength(n)
 	if n == 0 {
 		return b.pollInterval, nil
 	}
@@ -148,7 +151,9 @@ func (b *Bridge) pullSerial(ctx context.Context, acc *acceptStage, budget int) (
 		if err := acc.failing(); err != nil {
 			return pulled, fmt.Errorf("recording pulled submissions fails: %w", err)
 		}
+		t0 := time.Now()
 		sub, err := b.xq.Pull(ctx)
+		b.since("pull", t0)
 		var big *xqueue.TooLargeError
 		switch {
 		case errors.Is(err, xqueue.ErrQueueEmpty):
@@ -326,7 +331,11 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 			b.log.Warn("bad job body", "job", id, "reason", bad.Error())
 		}
 	} else {
+		t0 := time.Now()
 		created, existing, err = b.life.Submit(ctx, rec, "pulled from xqueue")
+		if created && err == nil {
+			b.since("publish", t0) // recorded and published
+		}
 		if created {
 			b.log.Info("accepted", "job", id, "action", req.Action, "course_id", req.CourseID)
 		}
@@ -350,7 +359,12 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 	case certdv1.JobState_JOB_STATE_ACCEPTED, certdv1.JobState_JOB_STATE_QUEUED:
 		// Recorded but maybe never published (a crash in between): publish
 		// again. A publish that did happen is dropped by message id.
-		return b.life.Republish(ctx, rec)
+		t0 := time.Now()
+		if err := b.life.Republish(ctx, rec); err != nil {
+			return err
+		}
+		b.since("publish", t0)
+		return nil
 	case certdv1.JobState_JOB_STATE_RESULT_READY:
 		// The answer waits (an earlier post was refused for its key, or the
 		// relay has not got to it): post it now with the new key, unless a

@@ -132,7 +132,9 @@ func (b *Bridge) postXqueue(ctx context.Context, log *slog.Logger, res *certdv1.
 		}
 		used := claimed.PostingKey
 		b.counts.Add(1, 0, 0)
+		t0 := time.Now()
 		err = b.xq.PutResult(ctx, xqueue.Header{SubmissionID: claimed.SubmissionId, SubmissionKey: used}, claimed.Answer)
+		b.since("answer", t0)
 		b.counts.Add(-1, 0, 0)
 		switch {
 		case err == nil:
@@ -239,7 +241,12 @@ func (b *Bridge) callbackAnswer(ctx context.Context, log *slog.Logger, rec *cert
 		return nil
 	}
 	if rec.CallbackUrl == "" {
-		return settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+		// No callback: the answer is delivered by recording it; that is
+		// the answer stage of such a job.
+		t0 := time.Now()
+		err := settle(certdv1.JobState_JOB_STATE_ANSWERED, answerNote(rec), true)
+		b.since("answer", t0)
+		return err
 	}
 	log = log.With("callback", redactURL(rec.CallbackUrl))
 	host, err := callbackHost(rec.CallbackUrl)
@@ -252,7 +259,9 @@ func (b *Bridge) callbackAnswer(ctx context.Context, log *slog.Logger, rec *cert
 	}
 	b.counts.Add(1, 0, 0)
 	actx, cancel := context.WithTimeout(ctx, b.callbackTimeout)
+	t0 := time.Now()
 	status, retryAfter, err := b.callback(actx, rec.CallbackUrl, rec.Answer)
+	b.since("answer", t0)
 	cancel()
 	b.hosts.release(host)
 	b.counts.Add(-1, 0, 0)

@@ -191,6 +191,7 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 			}
 			delay := pipeline.Backoff(a.N, c.retryBase, maxRetryDelay)
 			d.Log.Warn("job failed; will retry", "retry_in", delay.Round(time.Millisecond), "err", err)
+			c.jobMetrics().Retry(actionLabel(job.Action))
 			if rerr := c.life.Retry(ctx, a, err); rerr != nil {
 				d.Log.Warn("record retry failed", "err", rerr)
 			}
@@ -210,6 +211,8 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 		d.Log.Warn("recording the answer failed; will retry", "err", err)
 		return worker.RetryAfter(c.retryBase, err)
 	}
+	action, source := jobLabels(job.Action, job.Source)
+	c.jobMetrics().JobDone(action, source, map[bool]string{true: "ok", false: "error"}[res.Ok])
 	if res.Ok {
 		d.Log.Info("job done")
 	} else {
@@ -226,6 +229,9 @@ func (c *Consumer) hold(ctx context.Context, d *worker.Delivery, a *pipeline.Att
 		return worker.RetryAfter(c.retryBase, err)
 	}
 	d.Log.Error("job held for an operator", "err", cause)
+	action, source := jobLabels(a.Record.Action, a.Record.Source)
+	c.jobMetrics().Dead(action)
+	c.jobMetrics().JobDone(action, source, "held")
 	return worker.Drop("held: " + cause.Error())
 }
 

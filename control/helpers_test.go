@@ -143,6 +143,7 @@ type rec struct {
 	created          time.Time
 	lastError        string
 	worker           string
+	answer           []byte // the answer waiting or given, if any
 }
 
 // put stores a record as the bridge and consumers would have left it, with
@@ -172,7 +173,7 @@ func put(t *testing.T, p *pipeline.Pipeline, r rec) *certdv1.JobRecord {
 	if !r.created.IsZero() {
 		jr.CreatedAt = timestamppb.New(r.created)
 	}
-	jr.LastError, jr.Worker = r.lastError, r.worker
+	jr.LastError, jr.Worker, jr.Answer = r.lastError, r.worker, r.answer
 	jr.History = []*certdv1.StateChange{{State: jr.State, At: timestamppb.Now()}}
 	if r.state != 0 && r.state != jr.State {
 		if r.state == certdv1.JobState_JOB_STATE_DEAD {

@@ -57,6 +57,7 @@ func (s *Service) ListJobs(ctx context.Context, req *certdv1.ListJobsRequest) (_
 	}
 	end := min(start+size, len(matched))
 	resp.Jobs = matched[start:end]
+	forDisplay(resp.Jobs...)
 	if end < len(matched) && end > start {
 		last := matched[end-1]
 		resp.NextPageToken = pageToken{created: last.CreatedAt.AsTime().UnixNano(), id: last.Id, filter: fh}.encode()
@@ -77,6 +78,7 @@ func (s *Service) GetJob(ctx context.Context, req *certdv1.GetJobRequest) (_ *ce
 	if err != nil {
 		return nil, s.grpcError("get job", err)
 	}
+	forDisplay(rec)
 	return &certdv1.GetJobResponse{Job: rec}, nil
 }
 

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 
+	"github.com/certd-dev/certd/bridge"
+	"github.com/certd-dev/certd/consumer"
 	"github.com/certd-dev/certd/control"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/supervise"
@@ -55,19 +55,25 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signDevKey, &credIn{s: &s.Credentials, p: p})
+	obs, err := newObserver(&s.HTTP, s.NATS.Region, log, "all")
 	if err != nil {
 		return err
 	}
-	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log)
-	cons := newConsumer(&s.Consumer, s.NATS.Region, p, parts.handler, log)
+	defer obs.close()
+	parts, err := newHandler(ctx, c, &s.Handler, s.Data.Dir, log, signDevKey, &credIn{s: &s.Credentials, p: p}, obs.m.ObserveStage)
+	if err != nil {
+		return err
+	}
+	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log, bridge.WithMetrics(obs.m))
+	cons := newConsumer(&s.Consumer, s.NATS.Region, p, parts.handler, log, consumer.WithMetrics(obs.m))
 	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log, parts.creds)
 	if err := c.err(); err != nil {
 		return err
 	}
-	httpLn, err := net.Listen("tcp", s.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("http-addr: %w", err)
+	obs.checkNATS(nc)
+	obs.checkHandler(parts)
+	if xq != nil {
+		obs.checkXQueue(p, xq)
 	}
 	// Every part runs in one group: the first to stop, for any reason,
 	// stops the process (exit status 1, naming the part), so that systemd
@@ -79,9 +85,8 @@ func runAll(ctx context.Context, name string, args []string, stdout, stderr io.W
 	if parts.creds != nil {
 		g.Add("status-list", func(ctx context.Context) error { return runPublisher(ctx, parts.creds.pub, log) })
 	}
-	web := newWeb(parts.fileDir, s.Credentials.StatusListTTL, nc, log)
-	g.Add("http", func(ctx context.Context) error { return web.Serve(ctx, httpLn) })
-	log.Info("certd is running", "http", "http://"+httpLn.Addr().String(), "grpc", s.Control.Addr, "storage", s.Handler.Storage.URL)
+	obs.serve(g, log, parts.fileDir, s.Credentials.StatusListTTL)
+	log.Info("certd is running", "http", "http://"+obs.ln.Addr().String(), "grpc", s.Control.Addr, "storage", s.Handler.Storage.URL)
 	if feed != nil {
 		env := &allEnv{p: p, svc: svc, log: log, stdout: stdout}
 		g.Add("demo", func(ctx context.Context) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,9 @@ type benchOpts struct {
 	rate    float64
 	source  string
 	timeout time.Duration
+	// duration > 0 makes it a soak (soak.go): load at rate for duration,
+	// sampled every every.
+	duration, every time.Duration
 
 	cpuProfile, memProfile string
 }
@@ -95,6 +99,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
 	c.fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file when the jobs are answered")
 	c.fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the jobs are not all answered by then")
+	c.fs.DurationVar(&o.duration, "duration", 0, "soak: offer --rate jobs/s for this long (instead of --jobs), printing RSS, goroutines and open files every --every")
+	c.fs.DurationVar(&o.every, "every", 10*time.Second, "soak: sample interval")
 	c.fs.Usage = func() {
 		fmt.Fprintf(c.fs.Output(), "Usage of certd bench (--storage file (default), s3 (a versitygw started here), or a storage URL):\n")
 		c.fs.PrintDefaults()
@@ -110,6 +116,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.rate < 0 {
 		return errors.New("--rate: want a positive number of jobs per second, or 0")
+	}
+	if err := checkSoakOpts(o); err != nil {
+		return err
+	}
+	timeoutSet := false
+	c.fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if o.duration > 0 && !timeoutSet {
+		o.timeout = o.duration + 5*time.Minute
 	}
 	if s.Data.Dir == "" {
 		dir, err := os.MkdirTemp("", "certd-bench-")
@@ -227,7 +241,13 @@ func runBenchWith(ctx context.Context, c *config, s *benchParts, log *slog.Logge
 		syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 		start := time.Now()
 		lat := make([]time.Duration, 0, o.jobs)
-		if err := src.run(gctx, o.jobs, o.rate, "u", &lat); err != nil {
+		if o.duration > 0 {
+			n, err := soak(gctx, src, o, stdout, &lat)
+			if err != nil {
+				return err
+			}
+			o.jobs = n
+		} else if err := src.run(gctx, o.jobs, o.rate, "u", &lat); err != nil {
 			return err
 		}
 		res.elapsed = time.Since(start)

@@ -37,7 +37,7 @@ func newXQueue(c *config, s *XQueueSettings, log *slog.Logger) (*xqueue.Client, 
 	return cl, c.err()
 }
 
-func newBridge(s *BridgeSettings, region string, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger) *bridge.Bridge {
+func newBridge(s *BridgeSettings, region string, p *pipeline.Pipeline, xq *xqueue.Client, log *slog.Logger, extra ...bridge.Option) *bridge.Bridge {
 	opts := []bridge.Option{
 		bridge.WithLogger(log),
 		bridge.WithRegion(region),
@@ -51,7 +51,7 @@ func newBridge(s *BridgeSettings, region string, p *pipeline.Pipeline, xq *xqueu
 	if xq != nil {
 		opts = append(opts, bridge.WithXQueue(xq))
 	}
-	return bridge.New(p, opts...)
+	return bridge.New(p, append(opts, extra...)...)
 }
 
 func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,9 +72,18 @@ func runBridge(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeNATS()
-	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log)
+	obs, err := newObserver(&s.HTTP, s.NATS.Region, log, "bridge")
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	br := newBridge(&s.Bridge, s.NATS.Region, p, xq, log, bridge.WithMetrics(obs.m))
 	if err := c.err(); err != nil {
 		return err
 	}
-	return runPart(ctx, "bridge", log, br.Run)
+	obs.checkNATS(p.Conn())
+	if xq != nil {
+		obs.checkXQueue(p, xq)
+	}
+	return runPart(ctx, "bridge", log, br.Run, obs)
 }

@@ -303,9 +303,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 func TestHelpListsSettingsWithEnvNames(t *testing.T) {
 	clearCertdEnv(t)
 	for cmd, names := range map[string][]string{
-		"bridge":   join(natsSettings, bridgeSettings),
-		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings),
-		"control":  join(natsSettings, controlSettings, storageSettings, credentialSettings),
+		"bridge":   join(natsSettings, bridgeSettings, httpSettings),
+		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings, httpSettings),
+		"control":  join(natsSettings, controlSettings, storageSettings, credentialSettings, httpSettings),
 		"all":      join(natsSettings, bridgeSettings, handlerSettings, credentialSettings, consumerSettings, controlSettings, httpSettings),
 	} {
 		r := runCmd(context.Background(), cmd, "--help")

@@ -81,11 +81,18 @@ func runControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
+	obs, err := newObserver(&s.HTTP, s.NATS.Region, log, "control")
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	obs.checkNATS(p.Conn())
 	svc, scfg := newControl(&s.Control, s.NATS.Region, s.XQueue.URL, p, xq, log, creds)
 	g := supervise.New(ctx)
 	g.Add("control", func(ctx context.Context) error { return control.Serve(ctx, s.Control.Addr, svc, scfg) })
 	if creds != nil {
 		g.Add("status-list", func(ctx context.Context) error { return runPublisher(ctx, creds.pub, log) })
 	}
+	obs.serve(g, log, "", 0)
 	return supervised(g.Run(), log)
 }

@@ -445,9 +445,9 @@ func TestDeployNATSAccountPermissions(t *testing.T) {
 func TestDeployCertdRoleConfigs(t *testing.T) {
 	clearCertdEnv(t)
 	roles := map[string][]string{
-		"bridge":   join(natsSettings, xqueueSettings, bridgeSettings),
-		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings),
-		"control":  join(natsSettings, controlSettings, xqueueSettings, storageSettings, credentialSettings),
+		"bridge":   join(natsSettings, xqueueSettings, bridgeSettings, httpSettings),
+		"consumer": join(natsSettings, handlerSettings, credentialSettings, consumerSettings, httpSettings),
+		"control":  join(natsSettings, controlSettings, xqueueSettings, storageSettings, credentialSettings, httpSettings),
 	}
 	for _, region := range []string{"us", "eu"} {
 		for role, known := range roles {

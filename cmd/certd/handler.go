@@ -97,8 +97,9 @@ type credIn struct {
 
 // newHandler wires storage, renderer, signer, course settings and, with
 // cred (not nil) and a signer, credentials; a development key is kept
-// under dataDir.
-func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir string, log *slog.Logger, mode signMode, cred *credIn) (*handlerParts, error) {
+// under dataDir. Each of obs is told how long the render, sign and store
+// stages of every job take.
+func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir string, log *slog.Logger, mode signMode, cred *credIn, obs ...consumer.StageObserver) (*handlerParts, error) {
 	store, loc, download, verify := openStore(ctx, c, &s.Storage, &s.PublicURLSettings, log)
 	var err error
 	var signer *signing.Signer
@@ -143,6 +144,9 @@ func newHandler(ctx context.Context, c *config, s *HandlerSettings, dataDir stri
 		if err := store.Put(ctx, consumer.PublicKeyKey(signer.Fingerprint()), signer.PublicKey(), "application/pgp-keys"); err != nil {
 			return nil, fmt.Errorf("store public key: %w", err)
 		}
+	}
+	for _, o := range obs {
+		cfg = consumer.ObserveStages(cfg, o)
 	}
 	return &handlerParts{handler: consumer.NewHandler(cfg), store: store, signer: signer, fileDir: loc.dir, creds: creds}, nil
 }

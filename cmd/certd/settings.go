@@ -242,13 +242,21 @@ func (s *ControlSettings) declare(c *config) {
 	c.String(&s.TLSKey, "grpc-tls-key", "", "TLS key file for the control service (optional)")
 }
 
-// HTTPSettings is the HTTP server of all and demo.
+// HTTPSettings is the HTTP side of every role (all, demo, bridge,
+// consumer, control): /healthz, /readyz, /metrics and, in all and demo
+// with file storage, the certificates; and Go's pprof on an address of its
+// own.
 type HTTPSettings struct {
-	Addr string
+	Addr      string
+	PprofAddr string // empty: off
 }
 
+// defaultHTTPAddr is the default http-addr.
+const defaultHTTPAddr = "127.0.0.1:8080"
+
 func (s *HTTPSettings) declare(c *config) {
-	c.String(&s.Addr, "http-addr", "127.0.0.1:8080", "HTTP listen address for health and, with file storage, the certificates")
+	c.String(&s.Addr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics and (all, file storage) the certificates; give each role on a host its own")
+	c.String(&s.PprofAddr, "pprof-addr", "", "listen address of Go's pprof profiling endpoints (empty: off; keep it on loopback)")
 }
 
 // The settings of each command: a struct of the parts it runs (every field
@@ -272,6 +280,7 @@ type (
 		NATS   NATSSettings
 		XQueue XQueueSettings
 		Bridge BridgeSettings
+		HTTP   HTTPSettings
 	}
 	consumerParts struct {
 		Log         LogSettings
@@ -280,6 +289,7 @@ type (
 		Handler     HandlerSettings
 		Credentials CredentialSettings
 		Consumer    ConsumerSettings
+		HTTP        HTTPSettings
 	}
 	// controlParts: with storage, control also revokes (Revoke) and
 	// republishes the revocation lists, which takes the credential key.
@@ -293,6 +303,7 @@ type (
 		URLs        PublicURLSettings
 		KeyFile     KeyFileSettings
 		Credentials CredentialSettings
+		HTTP        HTTPSettings
 	}
 	renderParts struct {
 		Log     LogSettings

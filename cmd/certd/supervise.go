@@ -17,9 +17,11 @@ func supervised(err error, log *slog.Logger) error {
 	return err
 }
 
-// runPart runs a command's single part under supervision.
-func runPart(ctx context.Context, name string, log *slog.Logger, f func(context.Context) error) error {
+// runPart runs a command's single part under supervision, with its HTTP
+// side (health, readiness, metrics, pprof).
+func runPart(ctx context.Context, name string, log *slog.Logger, f func(context.Context) error, obs *observer) error {
 	g := supervise.New(ctx)
 	g.Add(name, f)
+	obs.serve(g, log, "", 0)
 	return supervised(g.Run(), log)
 }

@@ -1,7 +1,7 @@
-// Package webserve is certd's small HTTP server: health checks, and, with
-// local (file://) storage, the stored certificates, so that the addresses
-// in answers open in a browser. Other parts may add handlers (Handle)
-// before Serve.
+// Package webserve is certd's small HTTP server: liveness (/healthz),
+// readiness (/readyz), metrics (/metrics) and, with local (file://)
+// storage, the stored certificates, so that the addresses in answers open
+// in a browser. Other parts may add handlers (Handle) before Serve.
 //
 // Invariants of the file serving:
 //   - Files are read through an os.Root opened on the storage directory
@@ -15,6 +15,11 @@
 //     asc, html, json); other files are not served. Every answer carries
 //     X-Content-Type-Options: nosniff, and HTML a Content-Security-Policy
 //     that allows no scripts, frames, forms or outside resources.
+//   - /healthz answers 200 while the process serves HTTP at all (and
+//     Config.Healthy, if set, passes). /readyz answers 200 only when every
+//     Config.Ready check passes, each bounded by ReadyTimeout and run one
+//     after another, so a probe costs at most len(Ready)*ReadyTimeout; a
+//     503 names the failing checks, never a secret.
 //   - Connections are bounded in time: headers must arrive within
 //     ReadHeaderTimeout, idle keep-alive connections are closed after
 //     IdleTimeout, and headers are capped at MaxHeaderBytes.
@@ -70,6 +75,10 @@ type Config struct {
 	// Healthy reports whether the process is healthy, for GET /healthz
 	// (nil: always).
 	Healthy func() error
+	// Ready are the readiness checks of GET /readyz (none: always ready).
+	Ready []Check
+	// Metrics, if set, is served on GET /metrics.
+	Metrics http.Handler
 	// Logger receives start and stop lines (default slog.Default()).
 	Logger *slog.Logger
 	// IdleTimeout closes keep-alive connections idle this long (default
@@ -107,6 +116,10 @@ func New(cfg Config) *Server {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	if cfg.Root != "" {
 		for _, top := range served {
 			s.mux.HandleFunc("GET /"+top+"/", s.serveFile)

@@ -563,10 +563,19 @@ type JobRecord struct {
 	DesignNote string `protobuf:"bytes,31,opt,name=design_note,json=designNote,proto3" json:"design_note,omitempty"`
 	// revoked_at and revoke_reason are set by the control call Revoke: the
 	// certificate's credential is revoked (its files stay).
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	RevokeReason  string                 `protobuf:"bytes,41,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokedAt    *timestamppb.Timestamp `protobuf:"bytes,40,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokeReason string                 `protobuf:"bytes,41,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
+	// Display only, for operators (grpcurl): the control service fills these
+	// from request and answer on the way out; they are never stored. A body
+	// that is valid UTF-8 (the JSON as sent) is shown as is; one that is not
+	// is shown as a Go-quoted string literal, every invalid byte as \xNN,
+	// and its *_escaped field is true.
+	RequestText    string `protobuf:"bytes,51,opt,name=request_text,json=requestText,proto3" json:"request_text,omitempty"`
+	AnswerText     string `protobuf:"bytes,52,opt,name=answer_text,json=answerText,proto3" json:"answer_text,omitempty"`
+	RequestEscaped bool   `protobuf:"varint,53,opt,name=request_escaped,json=requestEscaped,proto3" json:"request_escaped,omitempty"`
+	AnswerEscaped  bool   `protobuf:"varint,54,opt,name=answer_escaped,json=answerEscaped,proto3" json:"answer_escaped,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobRecord) Reset() {
@@ -823,6 +832,34 @@ func (x *JobRecord) GetRevokeReason() string {
 	return ""
 }
 
+func (x *JobRecord) GetRequestText() string {
+	if x != nil {
+		return x.RequestText
+	}
+	return ""
+}
+
+func (x *JobRecord) GetAnswerText() string {
+	if x != nil {
+		return x.AnswerText
+	}
+	return ""
+}
+
+func (x *JobRecord) GetRequestEscaped() bool {
+	if x != nil {
+		return x.RequestEscaped
+	}
+	return false
+}
+
+func (x *JobRecord) GetAnswerEscaped() bool {
+	if x != nil {
+		return x.AnswerEscaped
+	}
+	return false
+}
+
 // Worker is a live process, kept in the KV bucket certs_workers with a TTL:
 // a worker that stops heartbeating disappears.
 type Worker struct {
@@ -982,7 +1019,8 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12\x16\n" +
 	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x16\n" +
-	"\x06region\x18\x05 \x01(\tR\x06region\"\x81\t\n" +
+	"\x06region\x18\x05 \x01(\tR\x06region\"\x95\n" +
+	"\n" +
 	"\tJobRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x10.certd.v1.SourceR\x06source\x12(\n" +
@@ -1027,7 +1065,12 @@ const file_certd_v1_job_proto_rawDesc = "" +
 	"designNote\x129\n" +
 	"\n" +
 	"revoked_at\x18( \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12#\n" +
-	"\rrevoke_reason\x18) \x01(\tR\frevokeReasonJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
+	"\rrevoke_reason\x18) \x01(\tR\frevokeReason\x12!\n" +
+	"\frequest_text\x183 \x01(\tR\vrequestText\x12\x1f\n" +
+	"\vanswer_text\x184 \x01(\tR\n" +
+	"answerText\x12'\n" +
+	"\x0frequest_escaped\x185 \x01(\bR\x0erequestEscaped\x12%\n" +
+	"\x0eanswer_escaped\x186 \x01(\bR\ranswerEscapedJ\x04\b\x1c\x10\x1d\"\xb9\x02\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
