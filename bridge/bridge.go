@@ -37,6 +37,7 @@ import (
 
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/supervise"
 	"github.com/certd-dev/certd/internal/worker"
@@ -198,7 +199,7 @@ func New(p *pipeline.Pipeline, opts ...Option) *Bridge {
 	if m, ok := b.metrics.(Metrics); ok && m != nil {
 		b.gauges = m
 	}
-	b.holderID = b.worker.Id + "." + pipeline.NewUUID()[:8]
+	b.holderID = b.worker.Id + "." + lms.NewUUID()[:8]
 	b.life = p.Lifecycle(b.worker.Id, b.worker.Region)
 	return b
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/bridge/xqueuetest"
 	"github.com/certd-dev/certd/consumer/storage/s3test"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -153,7 +154,7 @@ func TestEveryJobAnsweredExactlyOnce(t *testing.T) {
 		}
 		a := decode(t, cbs[0])
 		if a.Error != "" || a.Action != "create" || a.Username != u || a.CourseID != "course-v1:edX+DemoX+Demo_Course" ||
-			!pipeline.IsUUID(a.DownloadUUID) || !pipeline.IsUUID(a.VerifyUUID) {
+			!lms.IsUUID(a.DownloadUUID) || !lms.IsUUID(a.VerifyUUID) {
 			t.Errorf("submission %d: answer %+v", id, a)
 			continue
 		}
@@ -467,9 +468,9 @@ func TestCallbacksToPrivateAddressesRefused(t *testing.T) {
 	env.RunConsumer(t, nil, nil)
 	ctx := waitCtx(t)
 	rec := &certdv1.JobRecord{
-		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
+		Id: "sub-" + lms.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
 		Username: "jdoe", CourseId: "course-v1:a+b+c",
-		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
+		DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID(),
 		Request:     []byte(body(t, create("jdoe", "Jane Doe"))),
 		CallbackUrl: srv.URL + "/hook?secret=s3cr3t",
 	}

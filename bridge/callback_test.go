@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certd-dev/certd/bridge"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	"github.com/certd-dev/certd/internal/testenv"
@@ -25,9 +26,9 @@ import (
 func submitted(t *testing.T, ctx context.Context, env *testenv.Env, callback string) string {
 	t.Helper()
 	rec := &certdv1.JobRecord{
-		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
+		Id: "sub-" + lms.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
 		Username: "jdoe", CourseId: "course-v1:a+b+c",
-		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
+		DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID(),
 		Request:     []byte(body(t, create("jdoe", "Jane Doe"))),
 		CallbackUrl: callback,
 	}
@@ -199,9 +200,9 @@ func TestResultOfOlderConsumerIsAdopted(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx := waitCtx(t)
 	rec := &certdv1.JobRecord{
-		Id: "sub-" + pipeline.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
+		Id: "sub-" + lms.NewUUID(), Source: certdv1.Source_SOURCE_SUBMIT, Action: certdv1.Action_ACTION_CREATE,
 		State: certdv1.JobState_JOB_STATE_RUNNING, Username: "jdoe", CourseId: "course-v1:a+b+c",
-		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(), CallbackUrl: srv.URL + "/hook",
+		DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID(), CallbackUrl: srv.URL + "/hook",
 	}
 	kv, err := pipelinetest.Bucket(ctx, env.P.Conn())
 	if err != nil {

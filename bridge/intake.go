@@ -11,6 +11,7 @@ import (
 
 	"github.com/certd-dev/certd/bridge/xqueue"
 	"github.com/certd-dev/certd/internal/intakelock"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -296,12 +297,12 @@ func jobID(submissionID int64) string { return "xq-" + strconv.FormatInt(submiss
 func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 	sub := it.sub
 	id := jobID(sub.Header.SubmissionID)
-	req, bad := pipeline.ParseRequest(sub.Body)
+	req, bad := lms.ParseRequest(sub.Body)
 	if it.bad != nil {
 		bad = it.bad
 		var big *xqueue.TooLargeError
 		if errors.As(it.bad, &big) {
-			req = pipeline.Request{Username: big.Username, CourseID: big.CourseID}
+			req = lms.Request{Username: big.Username, CourseID: big.CourseID}
 		}
 	}
 	action, _ := pipeline.ParseAction(req.Action)
@@ -313,8 +314,8 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 		XqueueKey:    sub.Header.SubmissionKey,
 		Username:     req.Username,
 		CourseId:     req.CourseID,
-		DownloadUuid: pipeline.NewUUID(),
-		VerifyUuid:   pipeline.NewUUID(),
+		DownloadUuid: lms.NewUUID(),
+		VerifyUuid:   lms.NewUUID(),
 		Request:      sub.Body,
 	}
 	var created bool
@@ -323,7 +324,7 @@ func (b *Bridge) accept(ctx context.Context, it item, acc *acceptStage) error {
 	if bad != nil {
 		res := &certdv1.Result{
 			JobId: id, Ok: false,
-			Answer:      pipeline.ErrorAnswer(rec.Username, rec.CourseId, bad.Error()),
+			Answer:      lms.ErrorAnswer(rec.Username, rec.CourseId, bad.Error()),
 			ErrorReason: bad.Error(),
 		}
 		created, existing, err = b.life.Reject(ctx, rec, res, "pulled from xqueue: "+bad.Error())

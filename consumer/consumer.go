@@ -15,6 +15,7 @@ import (
 	"github.com/certd-dev/certd/consumer/signing"
 	"github.com/certd-dev/certd/consumer/storage"
 	"github.com/certd-dev/certd/internal/failure"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/worker"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -180,7 +181,7 @@ func (c *Consumer) handle(ctx context.Context, d *worker.Delivery) error {
 		case failure.Invalid:
 			reason := err.Error()
 			res = &certdv1.Result{JobId: job.Id, Ok: false, ErrorReason: reason,
-				Answer: pipeline.ErrorAnswer(a.Record.Username, a.Record.CourseId, reason)}
+				Answer: lms.ErrorAnswer(a.Record.Username, a.Record.CourseId, reason)}
 		case failure.Held:
 			c.counts.Add(0, 0, 1)
 			return c.hold(ctx, d, a, err)

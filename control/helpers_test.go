@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certd-dev/certd/control"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
@@ -167,7 +168,7 @@ func put(t *testing.T, p *pipeline.Pipeline, r rec) *certdv1.JobRecord {
 	jr := &certdv1.JobRecord{
 		Id: r.id, Source: r.source, Action: r.action, State: certdv1.JobState_JOB_STATE_ACCEPTED,
 		Username: r.user, CourseId: r.course, Request: mustJSON(t, req),
-		DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID(),
+		DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID(),
 		SubmissionId: 1, XqueueKey: "k",
 	}
 	if !r.created.IsZero() {

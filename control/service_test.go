@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certd-dev/certd/control"
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -368,12 +369,12 @@ func TestSubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(resp.Id, "sub-") || !pipeline.IsUUID(strings.TrimPrefix(resp.Id, "sub-")) {
+	if !strings.HasPrefix(resp.Id, "sub-") || !lms.IsUUID(strings.TrimPrefix(resp.Id, "sub-")) {
 		t.Errorf("id %q, want sub-<32 hex>", resp.Id)
 	}
 	r := get(t, e.p, resp.Id)
 	if r.Source != certdv1.Source_SOURCE_SUBMIT || r.State != certdv1.JobState_JOB_STATE_QUEUED || r.Action != certdv1.Action_ACTION_CREATE ||
-		!pipeline.IsUUID(r.DownloadUuid) || !pipeline.IsUUID(r.VerifyUuid) || r.CallbackUrl != "https://hooks.example.org/certs?x=1" ||
+		!lms.IsUUID(r.DownloadUuid) || !lms.IsUUID(r.VerifyUuid) || r.CallbackUrl != "https://hooks.example.org/certs?x=1" ||
 		r.Username != "jdoe" || r.CourseId != "course-v1:edX+DemoX+Demo" {
 		t.Errorf("record %v", r)
 	}
@@ -387,7 +388,7 @@ func TestSubmit(t *testing.T) {
 	if !slices.Equal(states, []certdv1.JobState{certdv1.JobState_JOB_STATE_ACCEPTED, certdv1.JobState_JOB_STATE_QUEUED}) {
 		t.Errorf("history %v, want ACCEPTED, QUEUED", states)
 	}
-	req, err := pipeline.ParseRequest(r.Request)
+	req, err := lms.ParseRequest(r.Request)
 	if err != nil || req.Action != "create" || req.Name != "Jane Doe" || req.Grade != "Pass" || req.IssuedDate != "2026-02-02" || req.CourseName != "Demo" {
 		t.Errorf("stored request %s: %+v, %v", r.Request, req, err)
 	}
@@ -425,7 +426,7 @@ func TestSubmit(t *testing.T) {
 		}, "delete_download_uuid"},
 		{"remove without uuids", func(r *certdv1.SubmitRequest) { r.Action = certdv1.Action_ACTION_REMOVE }, "delete_download_uuid"},
 		{"ftp callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "ftp://example.org/x" }, "callback_url"},
-		{"create with uuids", func(r *certdv1.SubmitRequest) { r.DeleteVerifyUuid = pipeline.NewUUID() }, "regen and remove"},
+		{"create with uuids", func(r *certdv1.SubmitRequest) { r.DeleteVerifyUuid = lms.NewUUID() }, "regen and remove"},
 		{"relative callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "/hook" }, "callback_url"},
 		{"hostless callback", func(r *certdv1.SubmitRequest) { r.CallbackUrl = "http:///hook" }, "callback_url"},
 	} {
@@ -446,8 +447,8 @@ func TestSubmit(t *testing.T) {
 		{"another learner's certificate", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "mallory", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid}, "another username"},
 		{"another course", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+Other+2026", DeleteVerifyUuid: r.VerifyUuid}, "another username"},
 		{"regen of another learner's", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REGEN, Username: "mallory", CourseId: "course-v1:edX+DemoX+Demo", Name: "M", DeleteVerifyUuid: r.VerifyUuid}, "another username"},
-		{"unknown uuid", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: pipeline.NewUUID()}, "no job"},
-		{"own and unknown", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid, DeleteVerifyUuid: pipeline.NewUUID()}, "no job"},
+		{"unknown uuid", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: lms.NewUUID()}, "no job"},
+		{"own and unknown", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.DownloadUuid, DeleteVerifyUuid: lms.NewUUID()}, "no job"},
 		{"uuids swapped", &certdv1.SubmitRequest{Action: certdv1.Action_ACTION_REMOVE, Username: "jdoe", CourseId: "course-v1:edX+DemoX+Demo", DeleteDownloadUuid: r.VerifyUuid}, "no job"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

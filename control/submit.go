@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -21,7 +22,7 @@ const maxCallbackURL = 2048
 
 // Submit queues a job without xqueue. The request is checked exactly as an
 // LMS job body is (the body is built from the fields and parsed by
-// pipeline.ParseRequest), so a bad request is refused now with
+// lms.ParseRequest), so a bad request is refused now with
 // InvalidArgument naming the field, instead of being answered with an error
 // later. The job gets the id "sub-<uuid>", its uuids once, and is
 // published; its answer goes to callback_url (if any) through the bridge's
@@ -59,7 +60,7 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 	if err != nil {
 		return nil, invalid("request: %v", err) // only invalid UTF-8 gets here
 	}
-	parsed, err := pipeline.ParseRequest(raw)
+	parsed, err := lms.ParseRequest(raw)
 	if err != nil {
 		return nil, invalid("invalid request: %v", err)
 	}
@@ -78,7 +79,7 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		return nil, err
 	}
 
-	id := "sub-" + pipeline.NewUUID()
+	id := "sub-" + lms.NewUUID()
 	if rid := req.GetRequestId(); rid != "" {
 		if len(rid) > 200 {
 			return nil, invalid("request_id is %d characters long; the limit is 200", len(rid))
@@ -92,8 +93,8 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 		Action:       action,
 		Username:     parsed.Username,
 		CourseId:     parsed.CourseID,
-		DownloadUuid: pipeline.NewUUID(),
-		VerifyUuid:   pipeline.NewUUID(),
+		DownloadUuid: lms.NewUUID(),
+		VerifyUuid:   lms.NewUUID(),
 		Request:      raw,
 		CallbackUrl:  cb,
 	}
@@ -137,7 +138,7 @@ func (s *Service) Submit(ctx context.Context, req *certdv1.SubmitRequest) (*cert
 // ties to the same username and course id: the uuids are printed on every
 // certificate, so knowing one must not let a submitter delete another
 // learner's files. It reads every job record (as ListJobs does).
-func (s *Service) checkOwner(ctx context.Context, action string, req *pipeline.Request) error {
+func (s *Service) checkOwner(ctx context.Context, action string, req *lms.Request) error {
 	if action == "create" || (req.DeleteDownloadUUID == "" && req.DeleteVerifyUUID == "") {
 		return nil
 	}

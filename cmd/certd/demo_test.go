@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
-	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/lms"
 )
 
 // printedCert is one certificate as `certd demo` prints it.
@@ -67,7 +67,7 @@ func uuidFromURL(t *testing.T, raw, prefix string) string {
 		t.Fatalf("printed URL %q: %v", raw, err)
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) < 2 || parts[0] != prefix || !pipeline.IsUUID(parts[1]) {
+	if len(parts) < 2 || parts[0] != prefix || !lms.IsUUID(parts[1]) {
 		t.Fatalf("printed URL %q is not /%s/<uuid>...", raw, prefix)
 	}
 	return parts[1]

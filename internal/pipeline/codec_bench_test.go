@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/certd-dev/certd/internal/lms"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -20,7 +21,7 @@ func benchJob() (*certdv1.Job, *certdv1.JobRecord) {
 		Username: "u12345", CourseId: "course-v1:edX+DemoX+Demo_Course", DownloadUuid: job.DownloadUuid,
 		VerifyUuid: job.VerifyUuid, Request: req, Generation: 1, Attempts: 1,
 		DownloadUrl: "https://certs.example.org/downloads/00112233445566778899aabbccddeeff/Certificate.pdf",
-		Answer:      SuccessAnswer("create", job.DownloadUuid, job.VerifyUuid, "u12345", "course-v1:edX+DemoX+Demo_Course", "https://certs.example.org/downloads/x/Certificate.pdf"),
+		Answer:      lms.SuccessAnswer("create", job.DownloadUuid, job.VerifyUuid, "u12345", "course-v1:edX+DemoX+Demo_Course", "https://certs.example.org/downloads/x/Certificate.pdf"),
 		CreatedAt:   now, UpdatedAt: now}
 	return job, rec
 }
@@ -56,7 +57,7 @@ func BenchmarkJobDecode(b *testing.B) {
 		if err := unmarshal(rb, &r); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ParseRequest(j.Request); err != nil {
+		if _, err := lms.ParseRequest(j.Request); err != nil {
 			b.Fatal(err)
 		}
 	}

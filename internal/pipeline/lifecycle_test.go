@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -29,7 +30,7 @@ var allStates = func() []certdv1.JobState {
 func apply(t *testing.T, ctx context.Context, p *pipeline.Pipeline, l *pipeline.Lifecycle, e pipeline.Event, from, to certdv1.JobState, id string) bool {
 	t.Helper()
 	rec := &certdv1.JobRecord{Id: id, Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
-		State: from, XqueueKey: "key-1", Answer: []byte(`{}`), DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+		State: from, XqueueKey: "key-1", Answer: []byte(`{}`), DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID()}
 	before := 0
 	if from != certdv1.JobState_JOB_STATE_UNSPECIFIED {
 		if _, _, err := p.Records.Create(ctx, rec); err != nil {
@@ -261,7 +262,7 @@ func TestHappyPathWrites(t *testing.T) {
 	p.Records = pipeline.NewRecords(counter)
 	l := p.Lifecycle("w", "r")
 	rec := &certdv1.JobRecord{Id: "xq-1", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
-		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+		XqueueKey: "k1", DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID()}
 	if created, _, err := l.Submit(ctx, rec, "pulled"); err != nil || !created {
 		t.Fatalf("submit: %v %v", created, err)
 	}
@@ -310,7 +311,7 @@ func TestClaimsOfOnePost(t *testing.T) {
 	ctx := context.Background()
 	l := p.Lifecycle("w", "r")
 	rec := &certdv1.JobRecord{Id: "xq-9", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
-		XqueueKey: "k1", DownloadUuid: pipeline.NewUUID(), VerifyUuid: pipeline.NewUUID()}
+		XqueueKey: "k1", DownloadUuid: lms.NewUUID(), VerifyUuid: lms.NewUUID()}
 	if _, _, err := l.Submit(ctx, rec, "pulled"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/certd-dev/certd/internal/lms"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -65,7 +66,7 @@ func FailResult(rec *certdv1.JobRecord, reason string) *certdv1.Result {
 	}
 	return &certdv1.Result{
 		JobId: rec.Id, Generation: rec.Generation, Ok: false,
-		Answer:      ErrorAnswer(rec.Username, rec.CourseId, reason),
+		Answer:      lms.ErrorAnswer(rec.Username, rec.CourseId, reason),
 		ErrorReason: reason,
 	}
 }

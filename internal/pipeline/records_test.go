@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -51,7 +52,7 @@ func TestCreateIsTheDedupe(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rec := &certdv1.JobRecord{Id: "xq-7", DownloadUuid: pipeline.NewUUID(), State: certdv1.JobState_JOB_STATE_ACCEPTED}
+			rec := &certdv1.JobRecord{Id: "xq-7", DownloadUuid: lms.NewUUID(), State: certdv1.JobState_JOB_STATE_ACCEPTED}
 			created, existing, err := p.Records.Create(ctx, rec)
 			if err != nil {
 				t.Error(err)

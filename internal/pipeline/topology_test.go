@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/natsserver"
 	"github.com/certd-dev/certd/internal/pipeline"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -50,7 +51,7 @@ func TestRegionOverflowRemoteOnlyPastThreshold(t *testing.T) {
 	}
 	publish := func(n int) {
 		for range n {
-			job := &certdv1.Job{Id: "sub-" + pipeline.NewUUID(), Action: certdv1.Action_ACTION_CREATE, Source: certdv1.Source_SOURCE_SUBMIT, AcceptedAt: timestamppb.Now()}
+			job := &certdv1.Job{Id: "sub-" + lms.NewUUID(), Action: certdv1.Action_ACTION_CREATE, Source: certdv1.Source_SOURCE_SUBMIT, AcceptedAt: timestamppb.Now()}
 			if err := p.PublishJob(ctx, job); err != nil {
 				t.Fatal(err)
 			}
