@@ -19,6 +19,7 @@ import (
 	"github.com/certd-dev/certd/consumer/document"
 	"github.com/certd-dev/certd/consumer/pages"
 	"github.com/certd-dev/certd/consumer/storage"
+	"github.com/certd-dev/certd/internal/failure"
 	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/statuslist"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
@@ -358,7 +359,7 @@ func quote(s string) string {
 
 func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request, c Certificate) (*certdv1.Result, error) {
 	pdf, err := h.cfg.Renderer.Render(c.Design, c.Fields)
-	if document.IsPermanent(err) {
+	if err != nil && Classify(err) == failure.Invalid {
 		return nil, permanent("%v", err)
 	} else if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
@@ -412,7 +413,7 @@ func (h *Handler) create(ctx context.Context, job *certdv1.Job, req lms.Request,
 		if err == nil {
 			verify, err = pages.Verify(pc)
 		}
-		if pages.IsPermanent(err) {
+		if err != nil && Classify(err) == failure.Invalid {
 			return nil, permanent("verification page: %v", err)
 		} else if err != nil {
 			return nil, fmt.Errorf("verification pages: %w", err)

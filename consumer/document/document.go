@@ -85,12 +85,6 @@ var (
 	ErrTextTooLong = errors.New("text too long for the certificate")
 )
 
-// IsPermanent reports whether err is caused by the job's input or the
-// configured designs (retrying will fail the same way).
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrUnknownDesign) || errors.Is(err, ErrUnrenderable) || errors.Is(err, ErrTextTooLong)
-}
-
 // Option configures a Renderer.
 type Option func(*Renderer)
 

@@ -219,7 +219,7 @@ func TestAutoscaleAndWrap(t *testing.T) {
 		}
 	}
 	_, err = l.layout(strings.Repeat(long+" ", 6), fonts.Bold, nameFit)
-	if !errors.Is(err, ErrTextTooLong) || !IsPermanent(err) {
+	if !errors.Is(err, ErrTextTooLong) || !invalidInput(err) {
 		t.Errorf("too long name: err %v, want permanent ErrTextTooLong", err)
 	}
 }
@@ -256,7 +256,7 @@ func TestUnrenderable(t *testing.T) {
 		"Ann \U00011F04 B": "U+11F04", // Kawi (Unicode 15): no font yet
 	} {
 		_, err := l.layout(Sanitize(name), fonts.Bold, nameFit)
-		if !errors.Is(err, ErrUnrenderable) || !IsPermanent(err) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, ErrUnrenderable) || !invalidInput(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want permanent ErrUnrenderable naming %s", name, err, want)
 		}
 	}

@@ -192,7 +192,7 @@ func TestHostileInput(t *testing.T) {
 		strings.Repeat("\u0301", 50), "e" + strings.Repeat("\u0301", 300), "%PDF-1.4 ) \\ (",
 	} {
 		b, err := r.Render("", sampleFields(name))
-		if err != nil && !IsPermanent(err) {
+		if err != nil && !invalidInput(err) {
 			t.Errorf("%.30q: non-permanent error %v", name, err)
 		}
 		if err == nil && !bytes.HasPrefix(b, []byte("%PDF-")) {
@@ -210,7 +210,7 @@ func TestDesignNames(t *testing.T) {
 	r := newRenderer(t)
 	for _, d := range []string{"../x", "a/b", "/etc/passwd", `a\b`, "..", ".", "nope.pdf", "missing"} {
 		_, err := r.Render(d, sampleFields("Jane Doe"))
-		if !errors.Is(err, ErrUnknownDesign) || !IsPermanent(err) {
+		if !errors.Is(err, ErrUnknownDesign) || !invalidInput(err) {
 			t.Errorf("design %q: err %v, want permanent ErrUnknownDesign", d, err)
 		}
 	}
@@ -274,4 +274,11 @@ func TestConcurrentRenders(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// invalidInput reports whether err is one of the errors caused by the
+// job's input or the configured designs (the job is answered with an
+// error; consumer.Classify maps the same sentinels).
+func invalidInput(err error) bool {
+	return errors.Is(err, ErrUnknownDesign) || errors.Is(err, ErrUnrenderable) || errors.Is(err, ErrTextTooLong)
 }

@@ -45,9 +45,6 @@ var ErrInvalid = errors.New("pages: invalid certificate data")
 // the links of a certd verify.html.
 var ErrNoLinks = errors.New("pages: verification links not found")
 
-// IsPermanent reports whether err means the input is bad (retrying cannot help).
-func IsPermanent(err error) bool { return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNoLinks) }
-
 // Certificate is what the pages show. All text is plain text (not HTML).
 type Certificate struct {
 	// Name is the learner's name as printed on the certificate; Designation
