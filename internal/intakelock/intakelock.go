@@ -42,6 +42,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/certd-dev/certd/internal/ensure"
 )
 
 // Bucket is the KV bucket holding one lock key per queue.
@@ -72,7 +74,7 @@ type Entry struct {
 
 // OpenBucket creates or opens the lock bucket.
 func OpenBucket(ctx context.Context, js jetstream.JetStream, replicas int, placement *jetstream.Placement) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "one xqueue puller per queue: the intake lock",
 		History:     1,

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/certd-dev/certd/internal/ensure"
 	"github.com/certd-dev/certd/internal/statuslist"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
@@ -223,7 +224,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 		Placement:   placement,
 	}}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := ensure.Stream(ctx, js, sc); err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
@@ -274,7 +275,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Pipeline, error) {
 		cfg.Storage = jetstream.FileStorage
 		cfg.Replicas = opts.Replicas
 		cfg.Placement = placement
-		b, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		b, err := ensure.KeyValue(ctx, js, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
