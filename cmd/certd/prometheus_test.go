@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/certd-dev/certd/internal/metrics/promtest"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -25,32 +19,13 @@ import (
 // process's region and role; /readyz says the process is ready.
 func TestPrometheusScrapesAll(t *testing.T) {
 	clearCertdEnv(t)
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus is needed (Debian package prometheus): %v", err)
-	}
-	httpAddr, grpcAddr, promAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
 	all := runBackground(t, "all", "--data-dir", t.TempDir(), "--region", "eu-test",
 		"--http-addr", httpAddr, "--grpc-addr", grpcAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: certd\n    static_configs:\n      - targets: [%q]\n", httpAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	prom := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
-	prom.Stdout, prom.Stderr = &logs, &logs
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		prom.Process.Signal(os.Interrupt)
-		prom.Wait()
-	}()
+	prom := promtest.Start(t, httpAddr)
 
 	cl := controlClient(t, grpcAddr)
 	watch, err := cl.WatchJobs(ctx, &certdv1.WatchJobsRequest{Filter: &certdv1.JobFilter{CourseId: "course-v1:edX+DemoX+Demo_Course"}}, grpc.WaitForReady(true))
@@ -104,7 +79,7 @@ func TestPrometheusScrapesAll(t *testing.T) {
 	defer tick.Stop()
 	for q, v := range want {
 		for {
-			got, ok := promQuery(ctx, promAddr, q)
+			got, ok := prom.Query(ctx, q)
 			if ok && got >= v {
 				if got != v {
 					t.Errorf("%s = %v, want %v", q, got, v)
@@ -113,33 +88,9 @@ func TestPrometheusScrapesAll(t *testing.T) {
 			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("%s never reached %v in Prometheus (last %v, %v); its log:\n%s", q, v, got, ok, logs.String())
+				t.Fatalf("%s never reached %v in Prometheus (last %v, %v); its log:\n%s", q, v, got, ok, prom.Logs())
 			case <-tick.C: // Prometheus offers no event to wait for
 			}
 		}
 	}
-}
-
-// promQuery returns the value of the first series of an instant query.
-func promQuery(ctx context.Context, addr, q string) (float64, bool) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var r struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(b, &r) != nil || len(r.Data.Result) == 0 {
-		return 0, false
-	}
-	s, _ := r.Data.Result[0].Value[1].(string)
-	v, err := strconv.ParseFloat(s, 64)
-	return v, err == nil
 }

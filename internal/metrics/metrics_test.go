@@ -3,21 +3,16 @@ package metrics_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certd-dev/certd/internal/metrics"
+	"github.com/certd-dev/certd/internal/metrics/promtest"
 )
 
 // exercised returns metrics with every series touched once.
@@ -116,74 +111,25 @@ func TestPromtoolAcceptsMetrics(t *testing.T) {
 // TestPrometheusScrapes: a real Prometheus server scraping the handler
 // stores the certd series, as its query API shows.
 func TestPrometheusScrapes(t *testing.T) {
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus is needed (Debian package prometheus): %v", err)
-	}
 	target := httptest.NewServer(exercised().Handler())
 	defer target.Close()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: certd\n    static_configs:\n      - targets: [%q]\n",
-		strings.TrimPrefix(target.URL, "http://"))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	prom := promtest.Start(t, strings.TrimPrefix(target.URL, "http://"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}()
-	query := "http://" + addr + "/api/v1/query?query=" + url.QueryEscape(`certd_xqueue_queue_length{region="eu",role="consumer"}`)
+	query := `certd_xqueue_queue_length{region="eu",role="consumer"}`
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if v, ok := queryValue(ctx, query); ok {
-			if v != "17" {
-				t.Fatalf("Prometheus has certd_xqueue_queue_length = %s, want 17", v)
+		if v, ok := prom.Query(ctx, query); ok {
+			if v != 17 {
+				t.Fatalf("Prometheus has certd_xqueue_queue_length = %v, want 17", v)
 			}
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the series never arrived in Prometheus; its log:\n%s", logs.String())
+			t.Fatalf("the series never arrived in Prometheus; its log:\n%s", prom.Logs())
 		case <-tick.C: // Prometheus offers no event to wait for
 		}
 	}
-}
-
-// queryValue returns the value of the first series of an instant query.
-func queryValue(ctx context.Context, q string) (string, bool) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", q, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", false
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var r struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(b, &r) != nil || len(r.Data.Result) == 0 {
-		return "", false
-	}
-	s, _ := r.Data.Result[0].Value[1].(string)
-	return s, true
 }
