@@ -1,12 +1,8 @@
 package consumer_test
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certd-dev/certd/bridge"
 	"github.com/certd-dev/certd/internal/pipeline"
@@ -14,39 +10,6 @@ import (
 	"github.com/certd-dev/certd/internal/testenv"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
-
-// countingKV counts the writes made to the job records bucket: those
-// that stored something, and all tries (a compare-and-set conflict is a
-// round trip too).
-type countingKV struct {
-	jetstream.KeyValue
-	writes, tries, reads atomic.Int64
-}
-
-func (c *countingKV) Get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
-	c.reads.Add(1)
-	return c.KeyValue.Get(ctx, k)
-}
-
-func (c *countingKV) count(rev uint64, err error) (uint64, error) {
-	c.tries.Add(1)
-	if err == nil {
-		c.writes.Add(1)
-	}
-	return rev, err
-}
-
-func (c *countingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
-	return c.count(c.KeyValue.Put(ctx, k, v))
-}
-
-func (c *countingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
-}
-
-func (c *countingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
-	return c.count(c.KeyValue.Update(ctx, k, v, rev))
-}
 
 // maxWritesPerCreateJob bounds the record writes of one create job on the
 // happy path, from xqueue pull to the recorded answer: submit (recorded
@@ -65,7 +28,7 @@ func TestRecordWritesPerCreateJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &countingKV{KeyValue: kv}
+	counter := &pipelinetest.CountingKV{KeyValue: kv}
 	env.P.Records = pipeline.NewRecords(counter)
 	xs, xq := env.XQueue(t)
 	env.RunBridge(t, bridge.WithXQueue(xq))
@@ -83,9 +46,9 @@ func TestRecordWritesPerCreateJob(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	per := float64(counter.writes.Load()) / n
+	per := float64(counter.Writes.Load()) / n
 	t.Logf("record writes per create job: %.2f (%.2f tries with conflicts, %.2f reads)", per,
-		float64(counter.tries.Load())/n, float64(counter.reads.Load())/n)
+		float64(counter.Tries.Load())/n, float64(counter.Reads.Load())/n)
 	if per > maxWritesPerCreateJob {
 		t.Errorf("a create job made %.2f record writes, want at most %d", per, maxWritesPerCreateJob)
 	}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certd-dev/certd/internal/lms"
 	"github.com/certd-dev/certd/internal/pipeline"
+	"github.com/certd-dev/certd/internal/pipeline/pipelinetest"
 	certdv1 "github.com/certd-dev/certd/proto/certd/v1"
 )
 
@@ -217,36 +215,6 @@ undo: queued -> dead
 undo: result_ready -> dead
 `
 
-// countingKV counts the writes that stored something in the records bucket.
-type countingKV struct {
-	jetstream.KeyValue
-	writes, reads atomic.Int64
-}
-
-func (c *countingKV) Get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
-	c.reads.Add(1)
-	return c.KeyValue.Get(ctx, k)
-}
-
-func (c *countingKV) count(rev uint64, err error) (uint64, error) {
-	if err == nil {
-		c.writes.Add(1)
-	}
-	return rev, err
-}
-
-func (c *countingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
-	return c.count(c.KeyValue.Put(ctx, k, v))
-}
-
-func (c *countingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
-}
-
-func (c *countingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
-	return c.count(c.KeyValue.Update(ctx, k, v, rev))
-}
-
 // TestHappyPathWrites: through the Lifecycle, an xqueue job costs four
 // record writes from pull to recorded answer (submit, finish, claim,
 // settle; a first delivery does not write its start), and the answer is
@@ -258,7 +226,7 @@ func TestHappyPathWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &countingKV{KeyValue: kv}
+	counter := &pipelinetest.CountingKV{KeyValue: kv}
 	p.Records = pipeline.NewRecords(counter)
 	l := p.Lifecycle("w", "r")
 	rec := &certdv1.JobRecord{Id: "xq-1", Source: certdv1.Source_SOURCE_XQUEUE, Action: certdv1.Action_ACTION_CREATE,
@@ -282,11 +250,11 @@ func TestHappyPathWrites(t *testing.T) {
 	if err := l.Settle(ctx, job.Id, certdv1.JobState_JOB_STATE_ANSWERED, "answered", true); err != nil {
 		t.Fatal(err)
 	}
-	if n := counter.writes.Load(); n != 4 {
+	if n := counter.Writes.Load(); n != 4 {
 		t.Errorf("%d record writes, want 4", n)
 	}
 	// Reads: start, claim, settle; finish writes on the copy start read.
-	if n := counter.reads.Load(); n != 3 {
+	if n := counter.Reads.Load(); n != 3 {
 		t.Errorf("%d record reads, want 3", n)
 	}
 	got, err := p.Records.Get(ctx, job.Id)

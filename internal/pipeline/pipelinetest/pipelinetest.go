@@ -8,6 +8,7 @@ package pipelinetest
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,4 +82,41 @@ func Change(ctx context.Context, kv jetstream.KeyValue, id string, fn func(*cert
 func SetState(rec *certdv1.JobRecord, state certdv1.JobState, note, worker string) {
 	rec.State = state
 	rec.History = append(rec.History, &certdv1.StateChange{State: state, At: timestamppb.Now(), Note: note, Worker: worker})
+}
+
+// CountingKV wraps a bucket and counts what goes through it: Reads (Get),
+// Tries (Put, Create, Update) and Writes (those that stored something).
+// Tests that bound the record round trips of a job use it.
+type CountingKV struct {
+	jetstream.KeyValue
+	Writes, Tries, Reads atomic.Int64
+}
+
+// Get counts a read.
+func (c *CountingKV) Get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
+	c.Reads.Add(1)
+	return c.KeyValue.Get(ctx, k)
+}
+
+func (c *CountingKV) count(rev uint64, err error) (uint64, error) {
+	c.Tries.Add(1)
+	if err == nil {
+		c.Writes.Add(1)
+	}
+	return rev, err
+}
+
+// Put counts a write.
+func (c *CountingKV) Put(ctx context.Context, k string, v []byte) (uint64, error) {
+	return c.count(c.KeyValue.Put(ctx, k, v))
+}
+
+// Create counts a write.
+func (c *CountingKV) Create(ctx context.Context, k string, v []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	return c.count(c.KeyValue.Create(ctx, k, v, opts...))
+}
+
+// Update counts a write.
+func (c *CountingKV) Update(ctx context.Context, k string, v []byte, rev uint64) (uint64, error) {
+	return c.count(c.KeyValue.Update(ctx, k, v, rev))
 }
