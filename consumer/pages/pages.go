@@ -35,6 +35,8 @@ import (
 	"unicode"
 
 	"golang.org/x/net/html"
+
+	"github.com/certd-dev/certd/internal/credential"
 )
 
 // ErrInvalid is returned (wrapped) when a Certificate lacks a required field
@@ -267,20 +269,15 @@ func isDID(s string) bool { return len(s) <= 2048 && didSyntax.MatchString(s) }
 // (https://<host>/.well-known/did.json, or https://<host>/<path>/did.json),
 // or "" for other methods and hosts that are not valid.
 func didDocumentURL(did string) string {
-	rest, ok := strings.CutPrefix(did, "did:web:")
-	if !ok {
+	doc, err := credential.DIDWebDocumentURL(did)
+	if err != nil {
 		return ""
 	}
-	segs := strings.Split(rest, ":")
-	host, err := url.PathUnescape(segs[0]) // a port is written %3A
+	host, err := url.PathUnescape(strings.SplitN(strings.TrimPrefix(did, "did:web:"), ":", 2)[0]) // a port is written %3A
 	if err != nil || host == "" || strings.ContainsAny(host, "/?#@\\%") {
 		return ""
 	}
-	path := "/.well-known/did.json"
-	if len(segs) > 1 {
-		path = "/" + strings.Join(segs[1:], "/") + "/did.json"
-	}
-	out, err := checkURL("https://" + host + path)
+	out, err := checkURL(doc)
 	if err != nil {
 		return ""
 	}
